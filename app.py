@@ -1,0 +1,22 @@
+"""Phenomena Lab: ``streamlit run app.py``. Navigation, shared sidebar and the home page."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from engine.phenomena import PHENOMENA, available
+from ui.home import home_page
+from ui.sidebar import draw_sidebar
+
+st.set_page_config(page_title="Phenomena Lab", page_icon=":material/science:", layout="wide")
+
+built = {p.name for p in available()}
+pages = [st.Page(home_page, title="Home", icon=":material/home:", default=True, url_path="home")]
+pages += [
+    st.Page(f"pages/{p.name}.py", title=p.title, icon=p.icon, url_path=p.name)
+    for p in PHENOMENA
+    if p.name in built
+]
+navigation = st.navigation(pages)
+draw_sidebar()
+navigation.run()

@@ -1,0 +1,34 @@
+"""Phenomena Lab's engine: every computation, cached, callable from pages, the CLI and notebooks.
+
+>>> import engine
+>>> frame = engine.run("linear_ae.dynamics")            # the quick preset's default
+>>> engine.is_cached("linear_ae.dynamics", {"k": 6})     # a dict overrides the preset's fields
+"""
+
+from __future__ import annotations
+
+from .experiment import Claim, Experiment, RunContext, config_from_dict, config_to_dict
+from .runner import experiments, get_experiment, is_cached, resolve_config, run
+from .validation import ConfigError
+
+
+def __getattr__(name: str):
+    if name == "EXPERIMENTS":  # lazy: importing engine must not import every phenomenon
+        return experiments()
+    raise AttributeError(name)
+
+
+__all__ = [
+    "EXPERIMENTS",
+    "Claim",
+    "ConfigError",
+    "Experiment",
+    "RunContext",
+    "config_from_dict",
+    "config_to_dict",
+    "experiments",
+    "get_experiment",
+    "is_cached",
+    "resolve_config",
+    "run",
+]

@@ -1,0 +1,38 @@
+"""Device choice: ``auto`` picks cuda, then mps, then cpu. Nothing else in the engine names a device."""
+
+from __future__ import annotations
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def available_devices() -> list[str]:
+    """The concrete devices usable in this process, cpu always last."""
+    import torch
+
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found + ["cpu"]
+
+
+def resolve_device(device: str = "auto") -> str:
+    """Map ``auto|cpu|cuda|mps`` to a usable torch device string, or raise ``ValueError``."""
+    from .validation import ConfigError
+
+    if device not in DEVICE_CHOICES:
+        raise ConfigError(
+            f"The 'device' parameter must be one of {', '.join(map(repr, DEVICE_CHOICES))}. "
+            f"Got {device!r} instead."
+        )
+    usable = available_devices()
+    if device == "auto":
+        return usable[0]
+    if device not in usable:
+        raise ConfigError(
+            f"The 'device' parameter asks for {device!r}, which this machine does not have; "
+            f"available: {', '.join(usable)}."
+        )
+    return device

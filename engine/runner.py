@@ -1,0 +1,123 @@
+"""``engine.run``: validate, look in the cache, else compute on the chosen device."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import time
+from typing import Any
+
+import pandas as pd
+
+from . import cache
+from .devices import resolve_device
+from .experiment import Experiment, Progress, RunContext, config_from_dict, config_to_dict
+from .validation import ConfigError
+
+_REGISTRY: dict[str, Experiment] | None = None
+
+
+def experiments() -> dict[str, Experiment]:
+    """The registry ``name -> Experiment`` (imported lazily once)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        from .phenomena import load_experiments
+
+        _REGISTRY = load_experiments()
+    return _REGISTRY
+
+
+def get_experiment(name: str) -> Experiment:
+    """Look up an experiment or raise one clear ``ConfigError`` listing the known names."""
+    registry = experiments()
+    if name not in registry:
+        raise ConfigError(f"Unknown experiment {name!r}; known: {', '.join(sorted(registry))}.")
+    return registry[name]
+
+
+def resolve_config(name: str, config: Any = None, *, preset: str = "quick") -> Any:
+    """A validated config: ``None`` means the preset's default; a dict is merged onto it."""
+    exp = get_experiment(name)
+    if config is None:
+        return exp.grid(preset)[0] if preset not in exp.presets else exp.presets[preset]
+    if isinstance(config, dict):
+        if preset not in exp.presets:
+            exp.grid(preset)  # raises the clear message
+        return config_from_dict(exp.config_cls, config, base=exp.presets[preset])
+    if not isinstance(config, exp.config_cls):
+        raise ConfigError(
+            f"The 'config' parameter of {name} must be a {exp.config_cls.__name__}. "
+            f"Got {type(config).__name__} instead."
+        )
+    return config
+
+
+def compute_entry(
+    name: str, config: dict[str, Any], *, device: str = "cpu", progress: Progress | None = None
+) -> dict[str, Any]:
+    """Compute one entry without the cache (what a Dask or loky worker runs)."""
+    exp = get_experiment(name)
+    cfg = config_from_dict(exp.config_cls, config)
+    start = time.perf_counter()
+    frame = exp.compute(cfg, RunContext(device=device, progress=progress))
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{name}.compute returned {type(frame).__name__}, not a DataFrame")
+    meta = {
+        "seconds": round(time.perf_counter() - start, 4),
+        "device": device,
+        "torch": _package_version("torch"),
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "computed_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "version": exp.version,
+    }
+    return cache.make_entry(frame.reset_index(drop=True), meta)
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def run(
+    name: str,
+    config: Any = None,
+    *,
+    preset: str = "quick",
+    device: str = "auto",
+    progress: Progress | None = None,
+    use_cache: bool = True,
+) -> pd.DataFrame:
+    """Run (or load) one experiment and return its tidy frame.
+
+    ``config``: a Config instance, a dict of overrides on ``preset``'s default, or ``None``.
+    The frame's ``attrs`` carry provenance: experiment, version, config, cache ("hit",
+    "computed" or "recomputed (corrupt entry)"), seconds, device.
+    """
+    exp = get_experiment(name)
+    cfg = resolve_config(name, config, preset=preset)
+    values = config_to_dict(cfg)
+    dev = resolve_device(device)
+    if use_cache:
+        entry, how = cache.load_or_compute(name, exp.version, values, device=dev, progress=progress)
+    else:
+        entry, how = compute_entry(name, values, device=dev, progress=progress), "computed"
+    frame = entry["frame"].copy()
+    frame.attrs = {
+        "experiment": name,
+        "version": exp.version,
+        "config": values,
+        "cache": how,
+        "cache_key": cache.entry_key(name, exp.version, values),
+        **{k: entry["meta"].get(k) for k in ("seconds", "device", "computed_at")},
+    }
+    return frame
+
+
+def is_cached(name: str, config: Any = None, *, preset: str = "quick") -> bool:
+    """Whether ``run(name, config, preset=preset)`` would be a cache hit."""
+    exp = get_experiment(name)
+    cfg = resolve_config(name, config, preset=preset)
+    return cache.is_cached(name, exp.version, config_to_dict(cfg))

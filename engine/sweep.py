@@ -1,0 +1,112 @@
+"""Precompute a preset's grid of configs: resumable, in parallel (loky locally, Dask on a cluster).
+
+Workers compute entries without touching any cache; the driver stores each finished entry in its
+own cache as it arrives. So results land in the driver's cache even when workers do not share its
+file system, and an interrupted sweep keeps everything finished before the interruption.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import joblib
+
+from . import cache
+from .experiment import config_to_dict
+from .runner import compute_entry, get_experiment
+
+BACKENDS = ("loky", "threading", "sequential", "dask")
+
+
+@dataclass
+class SweepSummary:
+    """What a precompute did: cache hits, newly computed entries and failures (with reasons)."""
+
+    hits: int = 0
+    computed: int = 0
+    failures: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+
+    def line(self) -> str:
+        return f"{self.hits} cached already, {self.computed} computed, {len(self.failures)} failed"
+
+
+def _work(name: str, config: dict[str, Any], device: str) -> tuple[dict[str, Any], dict | None, str | None]:
+    """Run on a worker: compute one entry; never raises (failures travel back as text)."""
+    try:
+        return config, compute_entry(name, config, device=device), None
+    except Exception as err:  # reported in the summary, the sweep goes on
+        return config, None, f"{type(err).__name__}: {err}"
+
+
+def precompute(
+    name: str,
+    preset: str,
+    *,
+    jobs: int = 1,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    device: str = "cpu",
+    on_result: Callable[[int, int], None] | None = None,
+) -> SweepSummary:
+    """Fill the cache with every config of ``name``'s ``preset`` grid that is not there yet.
+
+    ``on_result(done, total)`` is called after each finished config (for a progress bar).
+    ``backend="dask"`` needs ``scheduler`` (``tcp://host:8786``) or a running ``distributed.Client``.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(
+            f"The 'backend' parameter must be one of {', '.join(map(repr, BACKENDS))}. Got {backend!r} instead."
+        )
+    exp = get_experiment(name)
+    configs = [config_to_dict(c) for c in exp.grid(preset)]
+    summary = SweepSummary()
+    todo = []
+    for config in configs:
+        if cache.is_cached(name, exp.version, config):
+            summary.hits += 1
+        else:
+            todo.append(config)
+    done = summary.hits
+    if on_result:
+        on_result(done, len(configs))
+    if not todo:
+        return summary
+    client = None
+    if backend == "dask":
+        client = _dask_client(scheduler)
+    try:
+        n_jobs = 1 if backend == "sequential" else jobs
+        parallel = joblib.Parallel(
+            n_jobs=n_jobs,
+            backend="threading" if backend == "sequential" else backend,
+            return_as="generator_unordered",
+        )
+        for config, entry, error in parallel(joblib.delayed(_work)(name, c, device) for c in todo):
+            if error is None:
+                cache.store(name, exp.version, config, entry)
+                summary.computed += 1
+            else:
+                summary.failures.append((config, error))
+            done += 1
+            if on_result:
+                on_result(done, len(configs))
+    finally:
+        if client is not None and scheduler is not None:
+            client.close()
+    return summary
+
+
+def _dask_client(scheduler: str | None):
+    """Register joblib's dask backend and return a client (connected to ``scheduler`` if given)."""
+    from distributed import Client, get_client
+
+    if scheduler:
+        return Client(scheduler)
+    try:
+        return get_client()
+    except ValueError:
+        raise ValueError(
+            "The 'scheduler' parameter is required with --backend dask (e.g. tcp://HOST:8786), "
+            "unless a distributed.Client is already running in this process."
+        ) from None

@@ -1,0 +1,61 @@
+"""Run an experiment for a page and show its chart, with errors as one clear message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+import engine
+from engine.validation import ConfigError
+
+from .sidebar import device, scale
+
+
+def run(name: str, overrides: dict[str, Any] | None = None, *, preset: str | None = None) -> pd.DataFrame | None:
+    """Run ``name`` with ``overrides`` on the preset's default config; ``None`` after showing an error.
+
+    At paper scale, an uncached result is not computed on the spot: the page says which CLI
+    command fills it and falls back to the quick preset.
+    """
+    preset = preset or scale()
+    try:
+        if preset == "paper":
+            if engine.is_cached(name, None, preset="paper"):
+                return engine.run(name, None, preset="paper", device=device())
+            st.info(
+                f"No paper-scale result for **{name}** in the cache yet. Fill it on a GPU machine with "
+                f"`python -m engine precompute {name} --preset paper`, then carry the cache over "
+                f"(`python -m engine export` / `import`). Showing the quick scale meanwhile."
+            )
+        bar = st.progress(0.0, text=f"{name}: looking in the cache")
+
+        def progress(fraction: float, message: str) -> None:
+            bar.progress(fraction, text=f"{name}: {message}" if message else name)
+
+        frame = engine.run(name, overrides or None, preset="quick", device=device(), progress=progress)
+        bar.empty()
+        if frame.attrs.get("cache", "").startswith("recomputed"):
+            st.warning("A damaged cache entry was found for this view; it was recomputed and replaced.")
+        return frame
+    except ConfigError as err:
+        st.error(str(err))
+    except FloatingPointError as err:
+        st.error(f"The run diverged: {err}")
+    return None
+
+
+def chart(name: str, frame: pd.DataFrame, which: str | None = None, *, key: str | None = None) -> None:
+    """Draw one of the experiment's charts with a CSV download of the frame behind it."""
+    exp = engine.get_experiment(name)
+    figure = exp.chart(frame, which)
+    st.altair_chart(figure, use_container_width=True)
+    label = which or next(iter(exp.charts))
+    st.download_button(
+        "Download data (CSV)",
+        frame.to_csv(index=False).encode(),
+        file_name=f"{name}.{label}.csv",
+        mime="text/csv",
+        key=f"csv-{key or name}-{label}",
+    )
