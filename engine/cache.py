@@ -20,7 +20,6 @@ import shutil
 import tempfile
 import time
 import types
-import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -114,18 +113,18 @@ def load_or_compute(
 ) -> tuple[dict[str, Any], str]:
     """Return ``(entry, how)`` with ``how`` one of "hit", "computed", "recomputed (corrupt entry)"."""
     fn = cached_function(name)
-    hit = fn.check_call_in_cache(name, version, config)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        entry = fn(name, version, config, device=device, progress=progress)
-    load_failed = any("Exception while loading results" in str(w.message) for w in caught)
-    how = "hit" if hit else "computed"
-    if not entry_is_valid(entry):  # loaded, but damaged inside: recompute and overwrite
-        entry, _ = fn.call(name, version, config, device=device, progress=progress)
-        load_failed = True
-    if load_failed:  # joblib could not read the entry and has already recomputed it
-        how = "recomputed (corrupt entry)"
-        log.warning("cache entry of %s %s was corrupt; recomputed and replaced it", name, config)
+    if not fn.check_call_in_cache(name, version, config):
+        entry, how = fn(name, version, config, device=device, progress=progress), "computed"
+    else:
+        try:
+            entry = fn.call_and_shelve(name, version, config).get()
+        except Exception:  # truncated file, unpickling error, missing member: all mean corrupt
+            entry = None
+        how = "hit"
+        if not entry_is_valid(entry):
+            log.warning("cache entry of %s %s was corrupt; recomputed and replaced it", name, config)
+            entry, _ = fn.call(name, version, config, device=device, progress=progress)
+            how = "recomputed (corrupt entry)"
     write_index(name, version, config, entry)
     return entry, how
 

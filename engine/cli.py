@@ -130,8 +130,11 @@ def cmd_precompute(args) -> int:
     from .sweep import precompute
 
     device = resolve_device(args.device)
+    names = _expand(args.name)
+    if not any(args.preset in get_experiment(n).presets for n in names):
+        get_experiment(names[0]).grid(args.preset)  # raises the clear message
     failed = 0
-    for name in _expand(args.name):
+    for name in names:
         exp = get_experiment(name)
         if args.preset not in exp.presets:
             print(f"{name}: no {args.preset!r} preset, skipped", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+from pathlib import Path
 from dataclasses import dataclass
 
 
@@ -61,9 +62,14 @@ PHENOMENA: tuple[Phenomenon, ...] = (
 
 
 def available() -> list[Phenomenon]:
-    """The phenomena whose engine module exists and imports (the others show as coming)."""
+    """The phenomena whose engine module imports and whose page exists (the others are coming)."""
     load_experiments()
-    return [p for p in PHENOMENA if p.name in _LOADED]
+    return [p for p in PHENOMENA if p.name in _LOADED and page_path(p.name).exists()]
+
+
+def page_path(name: str) -> Path:
+    """The Streamlit page file of a phenomenon."""
+    return Path(__file__).resolve().parent.parent / "pages" / f"{name}.py"
 
 
 #: name -> one-line reason, for phenomena whose module exists but failed to load.
@@ -71,14 +77,14 @@ BROKEN: dict[str, str] = {}
 _LOADED: dict[str, tuple] = {}
 
 
-def load_experiments() -> dict:
-    """Import every phenomenon module that exists and collect its experiments by name.
+def load_experiments(only: str | None = None) -> dict:
+    """Import the phenomenon modules that exist (or just ``only``) and collect their experiments.
 
     A module that fails to import is recorded in :data:`BROKEN` and skipped, so one broken page
-    never takes the whole lab down; ``tests/test_registry.py`` insists that BROKEN is empty.
+    never takes the whole lab down; ``tests/test_engine.py`` insists that BROKEN is empty.
     """
     for p in PHENOMENA:
-        if p.name in _LOADED or p.name in BROKEN:
+        if (only and p.name != only) or p.name in _LOADED or p.name in BROKEN:
             continue
         if importlib.util.find_spec(f"engine.{p.name}") is None:
             continue

@@ -14,25 +14,34 @@ from .devices import resolve_device
 from .experiment import Experiment, Progress, RunContext, config_from_dict, config_to_dict
 from .validation import ConfigError
 
-_REGISTRY: dict[str, Experiment] | None = None
+_REGISTRY: dict[str, Experiment] = {}
 
 
 def experiments() -> dict[str, Experiment]:
-    """The registry ``name -> Experiment`` (imported lazily once)."""
-    global _REGISTRY
-    if _REGISTRY is None:
-        from .phenomena import load_experiments
+    """The registry ``name -> Experiment`` of every phenomenon (imported lazily)."""
+    from .phenomena import load_experiments
 
-        _REGISTRY = load_experiments()
+    for name, exp in load_experiments().items():
+        _REGISTRY.setdefault(name, exp)
     return _REGISTRY
 
 
 def get_experiment(name: str) -> Experiment:
-    """Look up an experiment or raise one clear ``ConfigError`` listing the known names."""
-    registry = experiments()
-    if name not in registry:
-        raise ConfigError(f"Unknown experiment {name!r}; known: {', '.join(sorted(registry))}.")
-    return registry[name]
+    """Look up an experiment or raise one clear ``ConfigError`` listing the known names.
+
+    Only the experiment's own phenomenon module is imported (a CLI call or a Dask worker that
+    needs linear_ae does not pay for torch models it never uses).
+    """
+    from .phenomena import load_experiments
+
+    if name not in _REGISTRY:
+        for found, exp in load_experiments(only=name.split(".", 1)[0]).items():
+            _REGISTRY.setdefault(found, exp)
+    if name not in _REGISTRY:
+        registry = experiments()
+        if name not in registry:
+            raise ConfigError(f"Unknown experiment {name!r}; known: {', '.join(sorted(registry))}.")
+    return _REGISTRY[name]
 
 
 def resolve_config(name: str, config: Any = None, *, preset: str = "quick") -> Any:

@@ -48,8 +48,10 @@ def precompute(
     scheduler: str | None = None,
     device: str = "cpu",
     on_result: Callable[[int, int], None] | None = None,
+    configs: list | None = None,
 ) -> SweepSummary:
-    """Fill the cache with every config of ``name``'s ``preset`` grid that is not there yet.
+    """Fill the cache with every config of ``name``'s ``preset`` grid (or of ``configs``) that is
+    not there yet.
 
     ``on_result(done, total)`` is called after each finished config (for a progress bar).
     ``backend="dask"`` needs ``scheduler`` (``tcp://host:8786``) or a running ``distributed.Client``.
@@ -59,7 +61,7 @@ def precompute(
             f"The 'backend' parameter must be one of {', '.join(map(repr, BACKENDS))}. Got {backend!r} instead."
         )
     exp = get_experiment(name)
-    configs = [config_to_dict(c) for c in exp.grid(preset)]
+    configs = [config_to_dict(c) for c in (exp.grid(preset) if configs is None else configs)]
     summary = SweepSummary()
     todo = []
     for config in configs:
@@ -76,21 +78,21 @@ def precompute(
     if backend == "dask":
         client = _dask_client(scheduler)
     try:
-        n_jobs = 1 if backend == "sequential" else jobs
-        parallel = joblib.Parallel(
-            n_jobs=n_jobs,
-            backend="threading" if backend == "sequential" else backend,
-            return_as="generator_unordered",
-        )
-        for config, entry, error in parallel(joblib.delayed(_work)(name, c, device) for c in todo):
-            if error is None:
-                cache.store(name, exp.version, config, entry)
-                summary.computed += 1
-            else:
-                summary.failures.append((config, error))
-            done += 1
-            if on_result:
-                on_result(done, len(configs))
+        n_jobs = 1 if backend == "sequential" else (-1 if backend == "dask" else jobs)
+        # parallel_config (not Parallel(backend=...)) is what registers joblib's dask backend.
+        with joblib.parallel_config(backend="threading" if backend == "sequential" else backend, n_jobs=n_jobs):
+            results = joblib.Parallel(return_as="generator_unordered")(
+                joblib.delayed(_work)(name, c, device) for c in todo
+            )
+            for config, entry, error in results:
+                if error is None:
+                    cache.store(name, exp.version, config, entry)
+                    summary.computed += 1
+                else:
+                    summary.failures.append((config, error))
+                done += 1
+                if on_result:
+                    on_result(done, len(configs))
     finally:
         if client is not None and scheduler is not None:
             client.close()

@@ -50,7 +50,7 @@ def chart(name: str, frame: pd.DataFrame, which: str | None = None, *, key: str 
     """Draw one of the experiment's charts with a CSV download of the frame behind it."""
     exp = engine.get_experiment(name)
     figure = exp.chart(frame, which)
-    st.altair_chart(figure, use_container_width=True)
+    st.altair_chart(figure, width="stretch")
     label = which or next(iter(exp.charts))
     st.download_button(
         "Download data (CSV)",
@@ -59,3 +59,19 @@ def chart(name: str, frame: pd.DataFrame, which: str | None = None, *, key: str 
         mime="text/csv",
         key=f"csv-{key or name}-{label}",
     )
+
+
+def run_on_demand(name: str, overrides: dict[str, Any] | None = None, *, seconds: str = "a few seconds",
+                  key: str | None = None) -> pd.DataFrame | None:
+    """Like :func:`run`, but an uncached result waits for a button press (for slow side views)."""
+    try:
+        cached = engine.is_cached(name, overrides or None) or (
+            scale() == "paper" and engine.is_cached(name, None, preset="paper"))
+    except ConfigError as err:
+        st.error(str(err))
+        return None
+    if cached or st.button(f"Compute ({seconds})", key=key or f"compute-{name}"):
+        return run(name, overrides)
+    st.caption("Not in the cache yet; `python -m engine precompute "
+               f"{name}` fills it ahead of a talk.")
+    return None

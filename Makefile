@@ -1,0 +1,30 @@
+# Two commands on a fresh machine:  make run  (set up + start the app)  and  make test  (set up + run the tests).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+
+.PHONY: setup run test bench precompute clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+run: setup
+	$(BIN)/streamlit run app.py
+
+test: setup
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+bench: setup
+	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+precompute: setup
+	$(BIN)/python -m engine precompute all --preset quick --jobs 2
+
+clean:
+	rm -rf $(VENV) .pytest_cache

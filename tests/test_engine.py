@@ -1,0 +1,262 @@
+"""The engine's contract: registry, validation, cache integrity, versions, concurrency, CLI,
+resumable sweeps, Dask, and bundles that never unpickle."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pytest
+
+import engine
+from engine import bundle, cache, sweep
+from engine.linear_ae import SnapshotConfig
+from engine.phenomena import BROKEN, PHENOMENA, available
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = {"steps": 300, "record_every": 50}  # a dynamics run of ~0.05 s
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "cache"))
+    cache._FUNCS.clear()
+    yield tmp_path / "cache"
+    cache._FUNCS.clear()
+
+
+def cli(*args: str, env_cache: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, cache.ENV_VAR: str(env_cache), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_every_phenomenon_module_loads_and_registers():
+    engine.experiments()
+    assert BROKEN == {}
+    built = {p.name for p in available()}
+    assert "linear_ae" in built
+    for name, exp in engine.EXPERIMENTS.items():
+        assert name.split(".")[0] in {p.name for p in PHENOMENA}
+        assert {"quick", "paper"} <= set(exp.presets), name
+        assert exp.charts, name
+        assert isinstance(exp.presets["quick"], exp.config_cls)
+
+
+def test_run_caches_and_reports_provenance(fresh_cache):
+    first = engine.run("linear_ae.dynamics", SMALL)
+    assert first.attrs["cache"] == "computed"
+    assert engine.is_cached("linear_ae.dynamics", SMALL)
+    second = engine.run("linear_ae.dynamics", SMALL)
+    assert second.attrs["cache"] == "hit"
+    pd.testing.assert_frame_equal(first, second)
+    assert second.attrs["config"]["steps"] == 300
+    assert not engine.is_cached("linear_ae.dynamics", {**SMALL, "k": 3})
+
+
+def _entry_file(root: Path, name: str) -> Path:
+    (path,) = list((root / name).rglob("output.pkl"))
+    return path
+
+
+def test_truncated_entry_is_reported_once_and_recomputed(fresh_cache, caplog):
+    reference = engine.run("linear_ae.dynamics", SMALL)
+    path = _entry_file(fresh_cache, "linear_ae.dynamics")
+    path.write_bytes(path.read_bytes()[:100])
+    with caplog.at_level("WARNING", logger="engine.cache"):
+        again = engine.run("linear_ae.dynamics", SMALL)
+    assert again.attrs["cache"] == "recomputed (corrupt entry)"
+    assert sum("corrupt" in r.message for r in caplog.records) == 1
+    pd.testing.assert_frame_equal(reference, again)
+    assert engine.run("linear_ae.dynamics", SMALL).attrs["cache"] == "hit"
+
+
+def test_entry_whose_data_was_altered_is_not_served(fresh_cache):
+    reference = engine.run("linear_ae.dynamics", SMALL)
+    path = _entry_file(fresh_cache, "linear_ae.dynamics")
+    entry = joblib.load(path)
+    entry["frame"].loc[0, "loss"] = 123.0  # loadable, but no longer what was computed
+    joblib.dump(entry, path)
+    again = engine.run("linear_ae.dynamics", SMALL)
+    assert again.attrs["cache"] == "recomputed (corrupt entry)"
+    pd.testing.assert_frame_equal(reference, again)
+
+
+def test_a_new_science_version_never_serves_old_results(fresh_cache, monkeypatch):
+    engine.run("linear_ae.dynamics", SMALL)
+    exp = engine.get_experiment("linear_ae.dynamics")
+    monkeypatch.setitem(engine.EXPERIMENTS, exp.name, dataclasses.replace(exp, version=exp.version + 1))
+    assert not engine.is_cached("linear_ae.dynamics", SMALL)
+    assert engine.run("linear_ae.dynamics", SMALL).attrs["cache"] == "computed"
+
+
+def test_two_processes_computing_the_same_entry_both_succeed(fresh_cache):
+    args = ["run", "linear_ae.dynamics", "--set", "steps=4000", "--out"]
+    env = {**os.environ, cache.ENV_VAR: str(fresh_cache), "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "engine", *args, str(fresh_cache.parent / f"out{i}.csv")],
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for i in range(2)
+    ]
+    assert all(p.wait(timeout=300) == 0 for p in procs)
+    one, two = (pd.read_csv(fresh_cache.parent / f"out{i}.csv") for i in range(2))
+    pd.testing.assert_frame_equal(one, two)
+    loaded = engine.run("linear_ae.dynamics", {"steps": 4000})
+    assert loaded.attrs["cache"] == "hit"
+    assert cache.entry_is_valid(joblib.load(_entry_file(fresh_cache, "linear_ae.dynamics")))
+
+
+def test_cli_run_list_and_errors(fresh_cache, tmp_path, capsys):
+    from engine.cli import main
+
+    out = tmp_path / "frame.csv"
+    done = cli("run", "linear_ae.dynamics", "--set", "k=3", "--set", "steps=200", "--out", str(out),
+               env_cache=fresh_cache)
+    assert done.returncode == 0, done.stderr
+    assert set(pd.read_csv(out)["k"]) == {3}
+    assert main(["list"]) == 0
+    assert "linear_ae.dynamics" in capsys.readouterr().out
+    for args, needle in [
+        (("run", "nope"), "Unknown experiment 'nope'"),
+        (("run", "linear_ae.dynamics", "--set", "k=0"), "The 'k' parameter of DynamicsConfig must be an int"),
+        (("run", "linear_ae.dynamics", "--set", "width=3"), "has no parameter 'width'"),
+        (("run", "linear_ae.dynamics", "--set", "k=three"), "The 'k' parameter of DynamicsConfig must be a int"),
+        (("precompute", "linear_ae.dynamics", "--preset", "huge"), "The 'preset' parameter"),
+    ]:
+        assert main(list(args)) == 2
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and needle in errors[0], errors
+
+
+def _snapshot_grid(n: int) -> list[SnapshotConfig]:
+    return [SnapshotConfig(at_step=10 * (i + 1), steps=100) for i in range(n)]
+
+
+def test_precompute_is_resumable_after_an_interruption(fresh_cache):
+    configs = _snapshot_grid(5)
+
+    def interrupt_after_two(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep.precompute("linear_ae.snapshot", "quick", backend="sequential", configs=configs,
+                         on_result=interrupt_after_two)
+    summary = sweep.precompute("linear_ae.snapshot", "quick", backend="sequential", configs=configs)
+    assert (summary.hits, summary.computed, summary.failures) == (2, 3, [])
+    again = sweep.precompute("linear_ae.snapshot", "quick", backend="loky", jobs=2, configs=configs)
+    assert (again.hits, again.computed) == (5, 0)
+
+
+def test_precompute_reports_failures_and_goes_on(fresh_cache, monkeypatch):
+    configs = _snapshot_grid(3)
+    real = sweep.compute_entry
+
+    def flaky(name, config, **kwargs):
+        if config["at_step"] == 20:
+            raise FloatingPointError("diverged")
+        return real(name, config, **kwargs)
+
+    monkeypatch.setattr(sweep, "compute_entry", flaky)
+    summary = sweep.precompute("linear_ae.snapshot", "quick", backend="sequential", configs=configs)
+    assert summary.computed == 2
+    assert len(summary.failures) == 1 and "diverged" in summary.failures[0][1]
+
+
+def test_dask_workers_with_their_own_file_system_fill_the_drivers_cache(fresh_cache, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    worker_cache = tmp_path / "worker-cache"
+    env = {cache.ENV_VAR: str(worker_cache), "PYTHONPATH": str(ROOT)}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  env=env) as cluster:
+        summary = sweep.precompute("linear_ae.snapshot", "quick", backend="dask", scheduler=cluster.scheduler_address,
+                                   configs=_snapshot_grid(4))
+    assert (summary.computed, summary.failures) == (4, [])
+    for config in _snapshot_grid(4):
+        assert engine.is_cached("linear_ae.snapshot", config)
+    assert not any(worker_cache.rglob("output.pkl"))  # workers wrote nothing: results travelled back
+
+
+def test_bundle_round_trip_and_refusals(fresh_cache, tmp_path):
+    frame = engine.run("linear_ae.dynamics", SMALL)
+    engine.run("linear_ae.snapshot", {"at_step": 20, "steps": 100})
+    path = tmp_path / "talk.zip"
+    assert bundle.export_bundle(path) == 2
+    cache.clear()
+    assert not engine.is_cached("linear_ae.dynamics", SMALL)
+    assert bundle.import_bundle(path) == 2
+    loaded = engine.run("linear_ae.dynamics", SMALL)
+    assert loaded.attrs["cache"] == "hit"
+    pd.testing.assert_frame_equal(frame, loaded, check_dtype=False)
+
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    manifest = json.loads(members["manifest.json"])
+    target = manifest["entries"][0]["file"]
+
+    def write(name: str, replace: dict) -> Path:
+        out = tmp_path / name
+        with zipfile.ZipFile(out, "w") as archive:
+            for member, data in {**members, **replace}.items():
+                archive.writestr(member, data)
+        return out
+
+    tampered_frame = pd.read_parquet(io.BytesIO(members[target]))
+    tampered_frame.iloc[0, 2] = 99.0
+    buffer = io.BytesIO()
+    tampered_frame.to_parquet(buffer, index=False)
+    forged = dict(manifest)
+    forged["entries"] = [dict(e, sha256=__import__("hashlib").sha256(buffer.getvalue()).hexdigest())
+                         if e["file"] == target else e for e in manifest["entries"]]
+    cases = {
+        "damaged.zip": ({target: members[target][:-10] + b"0123456789"}, "does not match its hash"),
+        "forged.zip": ({target: buffer.getvalue(), "manifest.json": json.dumps(forged)}, "different data"),
+        "foreign.zip": ({"manifest.json": json.dumps({"format": "pickle"})}, "not a Phenomena Lab bundle"),
+    }
+    cache.clear()
+    for name, (replace, needle) in cases.items():
+        with pytest.raises(bundle.BundleError, match=needle):
+            bundle.import_bundle(write(name, replace))
+        assert cache.index_records() == []  # refused whole: nothing was imported
+    not_zip = tmp_path / "junk.zip"
+    not_zip.write_bytes(b"\x80\x04 this is a pickle, not a zip")
+    with pytest.raises(bundle.BundleError, match="not a readable bundle"):
+        bundle.import_bundle(not_zip)
+
+
+def test_cli_export_import_status_clear(fresh_cache, tmp_path, capsys):
+    from engine.cli import main
+
+    engine.run("linear_ae.dynamics", SMALL)
+    path = tmp_path / "b.zip"
+    assert main(["export", str(path)]) == 0
+    assert main(["clear"]) == 0
+    assert main(["import", str(path)]) == 0
+    capsys.readouterr()
+    status = cli("status", env_cache=fresh_cache).stdout  # a fresh process must see the imported entry
+    line = next(row for row in status.splitlines() if row.startswith("linear_ae.dynamics"))
+    assert " 1 results" in line
+    assert main(["import", str(tmp_path / "missing.zip")]) == 2
+    assert "not a readable bundle" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_devices_resolve(device):
+    from engine.devices import resolve_device
+
+    assert resolve_device(device) in ("cpu", "cuda", "mps")
+
+
+def test_unknown_device_is_a_clear_error():
+    from engine.devices import resolve_device
+
+    with pytest.raises(engine.ConfigError, match="The 'device' parameter must be one of"):
+        resolve_device("tpu")
