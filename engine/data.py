@@ -61,7 +61,8 @@ def digits(*, n_test: int = 497, seed: int = 0, flatten: bool = True, standardiz
     split = _split(X, y, n_test, seed)
     Xtr, Xte = split.X_train, split.X_test
     if standardize:
-        mean, std = Xtr.mean(axis=0), Xtr.std()
+        mean = Xtr.mean(axis=0)
+        std = (Xtr - mean).std()
         Xtr, Xte = (Xtr - mean) / std, (Xte - mean) / std
     if not flatten:
         Xtr, Xte = Xtr.reshape(-1, 1, 8, 8), Xte.reshape(-1, 1, 8, 8)

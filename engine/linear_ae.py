@@ -154,30 +154,45 @@ class FitResult:
     diverged: bool = False
 
 
-def _gradients(C, Q, k, two_lam_diag, rotation, upper_mask, out):
+def _gradients(C2, Q, k, two_lam_diag, rag_mask, out):
     """Loss (+ RAG) gradients of V stacked models, written into ``out`` (V, 2k, d).
 
-    ``Q`` (V, 2k, d) holds the encoder W1 in rows :k and the transposed decoder W2^T in rows k:.
+    ``Q`` (V, 2k, d) holds the encoder W1 in rows :k and the transposed decoder W2^T in rows k:;
+    ``C2`` is 2C; ``two_lam_diag`` (V, k, k) is 2 diag(lam); ``rag_mask`` (V, k, k) is
+    0.25 * triu(1) for RAG variants and 0 otherwise (or None when no variant uses RAG).
     With N = W1 C, A = W1 C W1^T and S = W2^T W2 (all per model):
       dL/dW1   = -2 (W2^T C - S N) + 2 Lam W1 - G W1
       dL/dW2^T = -2 (N - A W2^T)   + 2 Lam W2^T - G W2^T,   G = (triu(A, 1) - triu(A, 1)^T) / 2
-    (the RAG term G is zero for variants with ``rotation`` 0).
+    The factors 2 are folded into C2 (so N2 = 2N, A2 = 2A) to save array passes in the hot loop.
     """
     W1, W2t = Q[:, :k], Q[:, k:]
-    QC = Q @ C
-    N, B = QC[:, :k], QC[:, k:]
-    A = N @ np.swapaxes(W1, 1, 2)
-    S = W2t @ np.swapaxes(W2t, 1, 2)
+    QC2 = Q @ C2
+    N2, B2 = QC2[:, :k], QC2[:, k:]
+    A2 = N2 @ W1.swapaxes(1, 2)
     coef_w1 = two_lam_diag
-    coef_w2 = 2.0 * A + two_lam_diag
-    if rotation is not None:
-        upper = A * upper_mask
-        G = (upper - np.swapaxes(upper, 1, 2)) * rotation
+    coef_w2 = A2 + two_lam_diag
+    if rag_mask is not None:
+        upper = A2 * rag_mask
+        G = upper - upper.swapaxes(1, 2)
         coef_w1 = coef_w1 - G
         coef_w2 -= G
-    np.subtract(2.0 * (S @ N) + coef_w1 @ W1, 2.0 * B, out=out[:, :k])
-    np.subtract(coef_w2 @ W2t, 2.0 * N, out=out[:, k:])
+    S = W2t @ W2t.swapaxes(1, 2)
+    np.subtract(S @ N2 + coef_w1 @ W1, B2, out=out[:, :k])
+    np.subtract(coef_w2 @ W2t, N2, out=out[:, k:])
     return out
+
+
+def loss_gradients(cov: np.ndarray, encoder: np.ndarray, decoder: np.ndarray, lambdas,
+                   rotation: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients (k, d), (d, k) of the regularized loss at one (encoder, decoder); with
+    ``rotation`` the rotation-augmented gradient of the paper instead."""
+    k = encoder.shape[0]
+    lambdas = np.asarray(lambdas, dtype=np.float64)
+    Q = np.concatenate([encoder, decoder.T])[None]
+    mask = 0.25 * np.triu(np.ones((k, k)), 1)[None] if rotation else None
+    grad = _gradients(2.0 * np.asarray(cov), Q, k, 2.0 * lambdas[None, :, None] * np.eye(k), mask,
+                      np.empty_like(Q))[0]
+    return grad[:k], grad[k:].T
 
 
 def _losses(C, Q, k, lambdas) -> np.ndarray:
@@ -226,9 +241,9 @@ def train_variants(
     Q = np.repeat(np.concatenate([W1, W2.T])[None], V, axis=0)  # (V, 2k, d)
     lambdas = np.stack([v.lambdas for v in variants])
     two_lam_diag = 2.0 * lambdas[:, :, None] * np.eye(k)
-    rot = np.array([0.5 * v.rotation for v in variants])[:, None, None]
-    rotation = rot if rot.any() else None
-    upper_mask = np.triu(np.ones((k, k)), 1)
+    uses_rag = np.array([v.rotation for v in variants], dtype=np.float64)[:, None, None]
+    rag_mask = 0.25 * uses_rag * np.triu(np.ones((k, k)), 1) if uses_rag.any() else None
+    C2 = 2.0 * C
     lr = np.array([v.lr for v in variants])[:, None, None]
     grad = np.empty_like(Q)
     first, second = np.zeros_like(Q), np.zeros_like(Q)
@@ -256,7 +271,7 @@ def train_variants(
     mu = NESTEROV_MOMENTUM
     with np.errstate(all="ignore"):
         for t in range(1, steps + 1):
-            g = _gradients(C, Q, k, two_lam_diag, rotation, upper_mask, grad)
+            g = _gradients(C2, Q, k, two_lam_diag, rag_mask, grad)
             if optimizer == "sgd":  # torch's SGD(nesterov=True): buf = mu buf + g; step g + mu buf
                 first *= mu
                 first += g

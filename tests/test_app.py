@@ -1,0 +1,71 @@
+"""The app shell and the linear-autoencoder page under Streamlit's AppTest (no browser)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+TIMEOUT = 120
+ROOT = Path(__file__).resolve().parent.parent
+APP, LAE_PAGE = str(ROOT / "app.py"), str(ROOT / "pages" / "linear_ae.py")
+
+
+def no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_home_lists_all_five_phenomena():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    no_errors(at)
+    text = " ".join(m.value for m in at.markdown)
+    for author in ("Negrea", "Heckel", "Arora", "Cohen", "Bao"):
+        assert author in text
+    assert at.sidebar.radio(key="lab_scale").value == "quick"
+
+
+def test_lae_page_defaults_and_every_widget():
+    at = AppTest.from_file(LAE_PAGE, default_timeout=TIMEOUT)
+    at.query_params["lae_steps"] = "2000"
+    at.run()
+    no_errors(at)
+    assert len(at.tabs) == 3
+    at.slider(key="lae_k").set_value(2).run()
+    no_errors(at)
+    assert at.query_params["lae_k"] == ["2"] or at.query_params["lae_k"] == "2"
+    at.radio(key="lae_opt").set_value("adam").run()
+    no_errors(at)
+    at.select_slider(key="lae_lam").set_value(4.0).run()
+    at.select_slider(key="lae_at").set_value(200).run()
+    no_errors(at)
+    at.selectbox(key="lae_variant").set_value("uniform").run()
+    no_errors(at)
+
+
+def test_lae_page_reads_its_state_from_the_url_and_ignores_bad_values():
+    at = AppTest.from_file(LAE_PAGE, default_timeout=TIMEOUT)
+    at.query_params.update({"lae_k": "3", "lae_steps": "2000", "lae_lr": "banana", "lae_opt": "rmsprop"})
+    at.run()
+    no_errors(at)
+    assert at.slider(key="lae_k").value == 3
+    assert at.select_slider(key="lae_lr").value == 3e-3  # the default, not a crash
+    assert at.radio(key="lae_opt").value == "sgd"
+
+
+def test_lae_page_reports_divergence_as_a_message():
+    at = AppTest.from_file(LAE_PAGE, default_timeout=TIMEOUT)
+    at.query_params.update({"lae_lr": "0.03", "lae_steps": "2000", "lae_k": "8", "lae_lam": "4.0"})
+    at.run()
+    assert not at.exception
+    assert any("diverged" in e.value for e in at.error)
+
+
+def test_paper_scale_without_cache_says_which_command_fills_it():
+    at = AppTest.from_file(LAE_PAGE, default_timeout=TIMEOUT)
+    at.session_state["lab_scale"] = "paper"
+    at.query_params["lae_steps"] = "2000"
+    at.run()
+    assert not at.exception
+    infos = " ".join(i.value for i in at.info)
+    assert "python -m engine precompute linear_ae.dynamics --preset paper" in infos
