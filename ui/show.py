@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 import engine
+from engine.data import DataUnavailable
 from engine.validation import ConfigError
 
 from .sidebar import device, scale
+
+log = logging.getLogger("phenomena.ui")
 
 
 def run(name: str, overrides: dict[str, Any] | None = None, *, preset: str | None = None) -> pd.DataFrame | None:
@@ -39,10 +43,13 @@ def run(name: str, overrides: dict[str, Any] | None = None, *, preset: str | Non
         if frame.attrs.get("cache", "").startswith("recomputed"):
             st.warning("A damaged cache entry was found for this view; it was recomputed and replaced.")
         return frame
-    except ConfigError as err:
+    except (ConfigError, DataUnavailable) as err:
         st.error(str(err))
     except FloatingPointError as err:
         st.error(f"The run diverged: {err}")
+    except Exception as err:  # on stage, a failing run is a message, never a traceback
+        log.exception("run of %s failed", name)
+        st.error(f"{name} failed: {type(err).__name__}: {err}")
     return None
 
 
