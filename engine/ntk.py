@@ -90,31 +90,49 @@ def _safe_inverse(t: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
-def _relu_maps(rho: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Arc-cosine maps of a correlation: (Sigma/(|x||x'|), SigmaDot) for ReLU with c_sigma = 2.
+def _propagate_relu_layers(rho: torch.Tensor, depth: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised (Sigma^depth, Theta^depth) / (|x||x'|) from the input correlations ``rho``.
 
-    ``Sigma = (sqrt(1 - rho^2) + (pi - t) rho) / pi`` and ``SigmaDot = (pi - t) / pi``, t = arccos rho.
+    One ReLU layer (c_sigma = 2) with t = arccos(rho) maps rho to
+    Sigma = (sqrt(1 - rho^2) + (pi - t) rho) / pi and SigmaDot = (pi - t) / pi, and
+    Theta <- Theta * SigmaDot + Sigma. Works in place on ``rho`` (any shape): the arccos and a
+    dozen memory passes per layer are the whole cost, so no temporary is made twice.
     """
-    rho = rho.clamp(-1.0, 1.0)
-    pi_minus_t = math.pi - torch.acos(rho)
-    sigma = (torch.sqrt(1.0 - rho * rho) + pi_minus_t * rho) / math.pi
-    return sigma, pi_minus_t / math.pi
+    theta = rho.clone()  # Theta^0 / (|x||z|): Sigma^h(x, x) = |x|^2 at every layer when c_sigma = 2
+    for _ in range(depth):
+        rho.clamp_(-1.0, 1.0)
+        dot = torch.acos(rho).neg_().add_(math.pi).div_(math.pi)  # (pi - t) / pi
+        sigma = (rho * rho).neg_().add_(1.0).sqrt_().div_(math.pi).addcmul_(dot, rho)
+        theta.mul_(dot).add_(sigma)
+        rho = sigma
+    return rho, theta
 
 
 def _fc_kernels(X, Z, depth: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(NNGP Sigma^depth, NTK Theta^depth), each (n, m), float64 on ``device``."""
+    """(NNGP Sigma^depth, NTK Theta^depth), each (n, m), float64 on ``device``.
+
+    For Z = X only the upper triangle is computed (half the arccos calls) and mirrored.
+    """
     depth = _check_depth(depth)
     Xt, Zt, symmetric = _pair_inputs(X, Z, 2, device, torch.float64)
     norm_x, norm_z = Xt.norm(dim=1), Zt.norm(dim=1)
     scale = torch.outer(norm_x, norm_z)
-    rho = (Xt @ Zt.T) * torch.outer(_safe_inverse(norm_x), _safe_inverse(norm_z))
-    if symmetric:  # rho(x, x) = 1 exactly: arccos is ill-conditioned at 1 (1e-16 -> 1e-8)
-        rho.diagonal().copy_((norm_x > 0).to(rho.dtype))
-    theta = rho  # Theta^0 / (|x||z|): Sigma^h(x, x) = |x|^2 at every layer when c_sigma = 2
-    for _ in range(depth):
-        rho, dot = _relu_maps(rho)
-        theta = theta * dot + rho
-    return rho * scale, theta * scale
+    rho = (Xt @ Zt.T).mul_(torch.outer(_safe_inverse(norm_x), _safe_inverse(norm_z)))
+    if not symmetric:
+        sigma, theta = _propagate_relu_layers(rho, depth)
+        return sigma.mul_(scale), theta.mul_(scale)
+    n = rho.shape[0]
+    rows, cols = torch.triu_indices(n, n, device=rho.device)
+    upper = rho[rows, cols]
+    upper[rows == cols] = (norm_x > 0).to(rho.dtype)  # rho(x, x) = 1 exactly: arccos is ill-conditioned at 1
+    sigma_upper, theta_upper = _propagate_relu_layers(upper, depth)
+    out = []
+    for values in (sigma_upper, theta_upper):
+        full = torch.empty_like(rho)
+        full[rows, cols] = values
+        full[cols, rows] = values
+        out.append(full.mul_(scale))
+    return out[0], out[1]
 
 
 def ntk_fc(X, Z=None, depth: int = 3, *, device: str = "cpu") -> np.ndarray:
