@@ -17,6 +17,7 @@ page's four variants train in one loop. Nothing here imports the UI.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,31 +155,54 @@ class FitResult:
     diverged: bool = False
 
 
-def _gradients(C2, Q, k, two_lam_diag, rag_mask, out):
-    """Loss (+ RAG) gradients of V stacked models, written into ``out`` (V, 2k, d).
+@dataclass(frozen=True)
+class _Stack:
+    """V models with k latents trained as one: each (Vk, Vk) matrix below is block diagonal.
 
-    ``Q`` (V, 2k, d) holds the encoder W1 in rows :k and the transposed decoder W2^T in rows k:;
-    ``C2`` is 2C; ``two_lam_diag`` (V, k, k) is 2 diag(lam); ``rag_mask`` (V, k, k) is
-    0.25 * triu(1) for RAG variants and 0 otherwise (or None when no variant uses RAG).
-    With N = W1 C, A = W1 C W1^T and S = W2^T W2 (all per model):
+    Parameters live in one (2Vk, d) array: rows [vk, (v+1)k) hold model v's encoder W1, rows
+    Vk + [vk, (v+1)k) its transposed decoder W2^T. Block-diagonal coefficient matrices let one
+    2-D matrix product serve all V models: the hot loop is a handful of tiny BLAS calls, and
+    Python's per-call overhead, not arithmetic, is what it costs.
+    """
+
+    V: int
+    k: int
+    block: np.ndarray  # (Vk, Vk) 1.0 inside a model's own k x k block, 0.0 elsewhere
+    two_lam: np.ndarray  # (Vk, Vk) diag(2 lam) per model
+    rag_mask: np.ndarray | None  # (Vk, Vk) 0.25 * strict upper triangle of RAG models' blocks
+
+    @classmethod
+    def build(cls, k: int, lambdas: np.ndarray, rotation: np.ndarray) -> "_Stack":
+        V = len(lambdas)
+        block = np.kron(np.eye(V), np.ones((k, k)))
+        rag = np.kron(np.diag(rotation.astype(float)), 0.25 * np.triu(np.ones((k, k)), 1))
+        return cls(V, k, block, np.diag(2.0 * np.asarray(lambdas, dtype=np.float64).ravel()),
+                   rag if rotation.any() else None)
+
+
+def _gradients(C2, P, stack: _Stack, out):
+    """Loss (+ RAG) gradients of a stack of models (layout of :class:`_Stack`), into ``out``.
+
+    ``C2`` is 2C (d, d). With N = W1 C, A = W1 C W1^T and S = W2^T W2 (per model):
       dL/dW1   = -2 (W2^T C - S N) + 2 Lam W1 - G W1
       dL/dW2^T = -2 (N - A W2^T)   + 2 Lam W2^T - G W2^T,   G = (triu(A, 1) - triu(A, 1)^T) / 2
     The factors 2 are folded into C2 (so N2 = 2N, A2 = 2A) to save array passes in the hot loop.
     """
-    W1, W2t = Q[:, :k], Q[:, k:]
-    QC2 = Q @ C2
-    N2, B2 = QC2[:, :k], QC2[:, k:]
-    A2 = N2 @ W1.swapaxes(1, 2)
-    coef_w1 = two_lam_diag
-    coef_w2 = A2 + two_lam_diag
-    if rag_mask is not None:
-        upper = A2 * rag_mask
-        G = upper - upper.swapaxes(1, 2)
+    rows = stack.V * stack.k
+    W1, W2t = P[:rows], P[rows:]
+    PC2 = P @ C2
+    N2, B2 = PC2[:rows], PC2[rows:]
+    A2 = (N2 @ W1.T) * stack.block  # finite P keeps the cross blocks finite, so this zeroes them
+    coef_w1 = stack.two_lam
+    coef_w2 = A2 + stack.two_lam
+    if stack.rag_mask is not None:
+        upper = A2 * stack.rag_mask
+        G = upper - upper.T
         coef_w1 = coef_w1 - G
         coef_w2 -= G
-    S = W2t @ W2t.swapaxes(1, 2)
-    np.subtract(S @ N2 + coef_w1 @ W1, B2, out=out[:, :k])
-    np.subtract(coef_w2 @ W2t, N2, out=out[:, k:])
+    S = (W2t @ W2t.T) * stack.block
+    np.subtract(S @ N2 + coef_w1 @ W1, B2, out=out[:rows])
+    np.subtract(coef_w2 @ W2t, N2, out=out[rows:])
     return out
 
 
@@ -187,17 +211,15 @@ def loss_gradients(cov: np.ndarray, encoder: np.ndarray, decoder: np.ndarray, la
     """Gradients (k, d), (d, k) of the regularized loss at one (encoder, decoder); with
     ``rotation`` the rotation-augmented gradient of the paper instead."""
     k = encoder.shape[0]
-    lambdas = np.asarray(lambdas, dtype=np.float64)
-    Q = np.concatenate([encoder, decoder.T])[None]
-    mask = 0.25 * np.triu(np.ones((k, k)), 1)[None] if rotation else None
-    grad = _gradients(2.0 * np.asarray(cov), Q, k, 2.0 * lambdas[None, :, None] * np.eye(k), mask,
-                      np.empty_like(Q))[0]
+    stack = _Stack.build(k, np.asarray(lambdas, dtype=np.float64)[None], np.array([rotation]))
+    P = np.concatenate([encoder, decoder.T])
+    grad = _gradients(2.0 * np.asarray(cov, dtype=np.float64), P, stack, np.empty_like(P))
     return grad[:k], grad[k:].T
 
 
-def _losses(C, Q, k, lambdas) -> np.ndarray:
-    """Loss per model (V,): tr(C) - 2 tr(W2 W1 C) + tr(W2 A W2^T) + penalty."""
-    W1, W2t = Q[:, :k], Q[:, k:]
+def _losses(C, W1, W2t, lambdas) -> np.ndarray:
+    """Loss per model (V,) from encoders W1 (V, k, d) and transposed decoders W2t (V, k, d):
+    tr(C) - 2 tr(W2 W1 C) + tr(W2 A W2^T) + penalty."""
     N = W1 @ C
     A = N @ np.swapaxes(W1, 1, 2)
     fit = np.trace(C) - 2.0 * np.sum(N * W2t, axis=(1, 2)) + np.sum((A @ W2t) * W2t, axis=(1, 2))
@@ -223,8 +245,8 @@ def train_variants(
     All variants start from the same N(0, init_std^2) weights; with ``stop_below`` training ends
     early once every live variant's axis alignment is below it. Returns the final encoders
     (V, k, d), decoders (V, d, k) and a history frame with columns variant, step, loss,
-    axis_alignment, subspace_distance, diverged (a diverged variant stops at its last finite
-    record and is flagged).
+    axis_alignment, subspace_distance, diverged. A variant whose weights stop being finite gets
+    one flagged row at that step and is frozen at zero, so it cannot disturb the others.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(
@@ -238,61 +260,66 @@ def train_variants(
     rng = np.random.default_rng(seed)
     W1 = rng.normal(0.0, init_std, (k, d))
     W2 = rng.normal(0.0, init_std, (d, k))
-    Q = np.repeat(np.concatenate([W1, W2.T])[None], V, axis=0)  # (V, 2k, d)
+    P = np.concatenate([np.tile(W1, (V, 1)), np.tile(W2.T, (V, 1))])  # (2Vk, d)
+    models = P.reshape(2, V, k, d)  # view: models[0] encoders, models[1] decoders^T
     lambdas = np.stack([v.lambdas for v in variants])
-    two_lam_diag = 2.0 * lambdas[:, :, None] * np.eye(k)
-    uses_rag = np.array([v.rotation for v in variants], dtype=np.float64)[:, None, None]
-    rag_mask = 0.25 * uses_rag * np.triu(np.ones((k, k)), 1) if uses_rag.any() else None
+    stack = _Stack.build(k, lambdas, np.array([v.rotation for v in variants]))
     C2 = 2.0 * C
-    lr = np.array([v.lr for v in variants])[:, None, None]
-    grad = np.empty_like(Q)
-    first, second = np.zeros_like(Q), np.zeros_like(Q)
+    lr = np.tile(np.repeat([v.lr for v in variants], k), 2)[:, None]  # (2Vk, 1)
+    grad = np.empty_like(P)
+    first, second = np.zeros_like(P), np.zeros_like(P)
     alive = np.ones(V, dtype=bool)
     rows: list[tuple] = []
 
+    def freeze_diverged(step: int) -> None:
+        finite = np.isfinite(models).all(axis=(0, 2, 3))
+        for i in np.flatnonzero(alive & ~finite):
+            alive[i] = False
+            rows.append((variants[i].label, step, np.nan, np.nan, np.nan, True))
+            for buffer in (models, first.reshape(2, V, k, d), second.reshape(2, V, k, d)):
+                buffer[:, i] = 0.0
+            lr.reshape(2, V, k)[:, i] = 0.0
+
     def record(step: int) -> None:
-        finite = np.isfinite(Q).all(axis=(1, 2))
-        decoders = np.where(finite[:, None, None], np.swapaxes(Q[:, k:], 1, 2), 1.0)
         with np.errstate(all="ignore"):
-            losses = _losses(C, Q, k, lambdas)
-            align = axis_alignment(decoders, eigvecs)
-            dist = subspace_distance(decoders, eigvecs)
-        for i, v in enumerate(variants):
-            if not alive[i]:
-                continue
-            if not (finite[i] and np.isfinite(losses[i])):
-                alive[i] = False
-                rows.append((v.label, step, np.nan, np.nan, np.nan, True))
-            else:
-                rows.append((v.label, step, losses[i], align[i], dist[i], False))
+            losses = _losses(C, models[0], models[1], lambdas)
+            decoders = np.swapaxes(models[1], 1, 2)
+            align = axis_alignment(np.where(alive[:, None, None], decoders, 1.0), eigvecs)
+            dist = subspace_distance(np.where(alive[:, None, None], decoders, 1.0), eigvecs)
+        rows.extend((v.label, step, losses[i], align[i], dist[i], False)
+                    for i, v in enumerate(variants) if alive[i])
 
     record(0)
     b1, b2 = ADAM_BETAS
     mu = NESTEROV_MOMENTUM
     with np.errstate(all="ignore"):
         for t in range(1, steps + 1):
-            g = _gradients(C2, Q, k, two_lam_diag, rag_mask, grad)
+            g = _gradients(C2, P, stack, grad)
             if optimizer == "sgd":  # torch's SGD(nesterov=True): buf = mu buf + g; step g + mu buf
                 first *= mu
                 first += g
-                Q -= lr * (g + mu * first)
+                P -= lr * (g + mu * first)
             else:
                 first *= b1
                 first += (1 - b1) * g
                 second *= b2
                 second += (1 - b2) * g * g
                 step_size = lr * (np.sqrt(1 - b2**t) / (1 - b1**t))
-                Q -= step_size * first / (np.sqrt(second) + ADAM_EPS * np.sqrt(1 - b2**t))
+                P -= step_size * first / (np.sqrt(second) + ADAM_EPS * np.sqrt(1 - b2**t))
+            if not math.isfinite(P.sum()):  # checked every step: a non-finite row would leak
+                freeze_diverged(t)
+                if not alive.any():
+                    break
             if t % record_every == 0 or t == steps:
                 record(t)
-                if not alive.any() or (stop_below is not None and _all_below(rows, alive, stop_below)):
+                if stop_below is not None and _all_below(rows, alive, stop_below):
                     break
                 if progress is not None:
                     progress(t / steps, f"step {t:,} of {steps:,}")
     history = pd.DataFrame(
         rows, columns=["variant", "step", "loss", "axis_alignment", "subspace_distance", "diverged"]
     )
-    return Q[:, :k].copy(), np.swapaxes(Q[:, k:], 1, 2).copy(), history
+    return models[0].copy(), np.swapaxes(models[1], 1, 2).copy(), history
 
 
 def _all_below(rows: list[tuple], alive: np.ndarray, threshold: float) -> bool:

@@ -1,5 +1,6 @@
-"""Shared test set-up: every test session gets its own empty cache folder and one torch thread
-pool size, so tests never read a developer's cache/ and never write into it."""
+"""Shared test set-up: every test session gets its own empty cache folder (tests never read a
+developer's cache/ nor write into it), and one BLAS/OpenMP thread per test process unless the
+caller chose otherwise (``make test`` runs two processes on two cores)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 _SESSION_CACHE = tempfile.mkdtemp(prefix="phenomena-test-cache-")
 os.environ["PHENOMENA_CACHE"] = _SESSION_CACHE

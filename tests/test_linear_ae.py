@@ -43,8 +43,7 @@ def test_analytic_gradient_matches_autograd(data):
     g1, g2 = lae.loss_gradients(lae.covariance(data), W1, W2, lambdas)
     np.testing.assert_allclose(g1, t1.grad.numpy(), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(g2, t2.grad.numpy(), rtol=1e-10, atol=1e-10)
-    Q = np.concatenate([W1, W2.T])[None]
-    loss = lae._losses(lae.covariance(data), Q, k, lambdas[None])[0]
+    loss = lae._losses(lae.covariance(data), W1[None], W2.T[None], lambdas[None])[0]
     assert loss == pytest.approx(torch_loss(X, t1, t2, torch.tensor(lambdas)).item(), rel=1e-12)
 
 
