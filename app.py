@@ -17,6 +17,8 @@ pages += [
     for p in PHENOMENA
     if p.name in built
 ]
+pages.append(st.Page("pages/talk.py", title="Talk mode", icon=":material/slideshow:", url_path="talk"))
 navigation = st.navigation(pages)
-draw_sidebar()
+if navigation.url_path != "talk":  # talk mode: no sidebar (pages/talk.py also hides it)
+    draw_sidebar()
 navigation.run()

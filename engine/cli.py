@@ -1,4 +1,4 @@
-"""``python -m engine``: list, run, precompute, status, export, import, clear, data.
+"""``python -m engine``: list, run, precompute, status, export, import, clear, data, figure, report, talk.
 
 Every user error (unknown experiment or field, a value out of range, a bad bundle) exits with
 status 2 and one line on stderr; nothing is half-written.
@@ -72,6 +72,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="download MNIST or CIFAR-10 (needs internet)")
     p.add_argument("dataset", choices=("mnist", "cifar10"))
     p.set_defaults(handler=cmd_data)
+
+    p = sub.add_parser("figure", help="write one chart as PNG or SVG, or its data as CSV")
+    p.add_argument("name")
+    p.add_argument("--preset", default="quick")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
+    p.add_argument("--chart", help="which chart (default: the experiment's first)")
+    p.add_argument("--out", required=True, help="file.png, file.svg or file.csv")
+    p.add_argument("--cached-only", action="store_true", help="fail instead of computing")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.set_defaults(handler=cmd_figure)
+
+    p = sub.add_parser("report", help="write the reproducibility report (Markdown, HTML, figures)")
+    p.add_argument("--out", required=True, help="folder to write report.md, report.html, figures/")
+    p.add_argument("--cached-only", action="store_true", help="do not compute missing quick results")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser("talk", help="check or precompute a talk file (talks/*.toml)")
+    talk_sub = p.add_subparsers(dest="talk_command", required=True)
+    q = talk_sub.add_parser("check", help="preflight: every slide cached and rendering; never computes")
+    q.add_argument("file")
+    q.set_defaults(handler=cmd_talk_check)
+    q = talk_sub.add_parser("precompute", help="fill the cache with every slide and slider position")
+    q.add_argument("file")
+    q.add_argument("--no-sliders", action="store_true", help="only the slides, not live slider positions")
+    q.add_argument("--jobs", type=int, default=1)
+    q.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    q.set_defaults(handler=cmd_talk_precompute)
     return parser
 
 
@@ -200,6 +228,53 @@ def cmd_data(args) -> int:
         images, _ = torchvision_images(args.dataset, train=train, download=True)
         print(f"{args.dataset} {'train' if train else 'test'}: {len(images)} images in {data_dir()}")
     return 0
+
+
+def cmd_figure(args) -> int:
+    from .figures import export_figure
+
+    overrides = parse_overrides(args.name, args.overrides)
+    frame = export_figure(args.name, args.out, chart=args.chart, preset=args.preset, overrides=overrides,
+                          cached_only=args.cached_only, device=args.device,
+                          progress=_progress_printer(args.name))
+    print(f"wrote {args.out} ({args.name} [{args.preset}], {frame.attrs['cache']})", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import build_report
+
+    summary = build_report(args.out, cached_only=args.cached_only, device=resolve_device(args.device),
+                           progress=_progress_printer("report"))
+    print(f"wrote {summary.markdown} and {summary.html}: {summary.claims} claims, "
+          f"{len(summary.figures)} figure files, {len(summary.missing)} results not available "
+          f"({summary.seconds:.1f} s)", file=sys.stderr)
+    return 0
+
+
+def cmd_talk_check(args) -> int:
+    from .talk import load_talk, preflight
+
+    result = preflight(load_talk(args.file))
+    print("\n".join(result.lines(args.file)))
+    return 0 if result.ok else 1
+
+
+def cmd_talk_precompute(args) -> int:
+    from .talk import load_talk, precompute_talk
+
+    talk = load_talk(args.file)
+    for number, why in talk.pending.items():
+        print(f"slide {number} skipped: {why}", file=sys.stderr)
+
+    def progress(name: str, done: int, total: int) -> None:
+        print(f"{name}: {done}/{total}", file=sys.stderr)
+
+    failures = precompute_talk(talk, sliders=not args.no_sliders, jobs=args.jobs,
+                               device=resolve_device(args.device), on_result=progress)
+    for failure in failures:
+        print(f"  failed {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _progress_printer(name: str):

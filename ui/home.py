@@ -1,9 +1,12 @@
-"""The home page: the five phenomena, which are built, and where to start."""
+"""The home page: the five phenomena, which are built, the claims scoreboard and where to start."""
 
 from __future__ import annotations
 
+import joblib
+import pandas as pd
 import streamlit as st
 
+from engine import cache, claims, report
 from engine.phenomena import PHENOMENA, available
 
 
@@ -23,3 +26,53 @@ def home_page() -> None:
                 cols[1].page_link(f"pages/{p.name}.py", label="Open", icon=":material/arrow_forward:")
             else:
                 cols[1].caption("coming")
+    claims_scoreboard()
+    st.page_link("pages/talk.py", label="Talk mode: play talks/example.toml", icon=":material/slideshow:")
+
+
+def _cache_state() -> str:
+    """A fingerprint of what the cache holds (changes when a result is added or replaced)."""
+    records = cache.index_records()
+    return joblib.hash(sorted((r["experiment"], r["version"], r["digest"]) for r in records))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _scoreboard(state: str) -> pd.DataFrame:
+    """The scoreboard from cached results only (fast; recomputed when the cache changes)."""
+    return claims.scoreboard_frame(claims.scoreboard())
+
+
+def _fill_quick_results() -> None:
+    """Compute every missing quick-scale result the claims need, with a progress bar."""
+    bar = st.progress(0.0, text="Measuring the claims")
+    claims.scoreboard(compute=True, progress=lambda f, m: bar.progress(f, text=m))
+    bar.empty()
+
+
+def claims_scoreboard() -> None:
+    st.subheader("Claims scoreboard")
+    st.caption(
+        "Every claim the experiments check: the paper's number, ours at quick scale (live) and at "
+        "paper scale (when precomputed), and whether ours reproduces it. Statuses are judged at the "
+        "claim's own scale; paper-scale results are never computed here."
+    )
+    if st.button("Compute missing quick-scale results", key="home_fill_claims",
+                 help="Runs every quick-scale experiment a claim needs that is not cached yet "
+                 "(a few minutes on a laptop the first time)."):
+        _fill_quick_results()
+    board = _scoreboard(_cache_state())
+    counts = board["status"].value_counts()
+    st.markdown(" · ".join(f"**{counts.get(s, 0)}** {s}" for s in claims.STATUSES))
+    st.dataframe(
+        board[["phenomenon", "claim", "status", "paper", "ours (quick)", "ours (paper)", "unit", "page"]],
+        hide_index=True, width="stretch", height=min(35 * (len(board) + 1) + 3, 600),
+        column_config={"page": st.column_config.LinkColumn("page", display_text=r"/(.*)$"),
+                       "claim": st.column_config.TextColumn("claim", width="large")},
+    )
+    st.download_button(
+        "Download the reproducibility report (zip: Markdown, HTML, figures)",
+        lambda: report.report_zip(cached_only=True), file_name="phenomena-lab-report.zip",
+        mime="application/zip", key="home_report",
+        help="Built from the cached results when you click (paper scale where precomputed). "
+        "`python -m engine report --out DIR` also computes what is missing at quick scale.",
+    )

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
+from engine import figures
 from engine.data import DataUnavailable
 from engine.validation import ConfigError
 
@@ -54,18 +55,27 @@ def run(name: str, overrides: dict[str, Any] | None = None, *, preset: str | Non
 
 
 def chart(name: str, frame: pd.DataFrame, which: str | None = None, *, key: str | None = None) -> None:
-    """Draw one of the experiment's charts with a CSV download of the frame behind it."""
+    """Draw one of the experiment's charts with downloads: its data (CSV), the chart (PNG, SVG)."""
     exp = engine.get_experiment(name)
     figure = exp.chart(frame, which)
     st.altair_chart(figure, width="stretch")
     label = which or next(iter(exp.charts))
-    st.download_button(
-        "Download data (CSV)",
-        frame.to_csv(index=False).encode(),
-        file_name=f"{name}.{label}.csv",
-        mime="text/csv",
-        key=f"csv-{key or name}-{label}",
-    )
+    with st.container(horizontal=True):
+        st.download_button(
+            "Download data (CSV)",
+            frame.to_csv(index=False).encode(),
+            file_name=f"{name}.{label}.csv",
+            mime="text/csv",
+            key=f"csv-{key or name}-{label}",
+        )
+        for fmt in ("png", "svg"):  # rendered only when clicked (vl-convert, no browser)
+            st.download_button(
+                f"Chart ({fmt.upper()})",
+                lambda fmt=fmt: figures.chart_bytes(figure, fmt),
+                file_name=f"{name}.{label}.{fmt}",
+                mime=figures.MIME[fmt],
+                key=f"{fmt}-{key or name}-{label}",
+            )
 
 
 def run_on_demand(name: str, overrides: dict[str, Any] | None = None, *, seconds: str = "a few seconds",
