@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from .experiment import Claim, Experiment, RunContext, config_from_dict, config_to_dict
-from .runner import experiments, get_experiment, is_cached, resolve_config, run
+from .runner import experiments, get_experiment, is_cached, load_cached, resolve_config, run
 from .validation import ConfigError
 
 
@@ -29,6 +29,7 @@ __all__ = [
     "experiments",
     "get_experiment",
     "is_cached",
+    "load_cached",
     "resolve_config",
     "run",
 ]

@@ -116,17 +116,25 @@ def load_or_compute(
     if not fn.check_call_in_cache(name, version, config):
         entry, how = fn(name, version, config, device=device, progress=progress), "computed"
     else:
-        try:
-            entry = fn.call_and_shelve(name, version, config).get()
-        except Exception:  # truncated file, unpickling error, missing member: all mean corrupt
-            entry = None
-        how = "hit"
-        if not entry_is_valid(entry):
+        entry, how = load_valid(name, version, config), "hit"
+        if entry is None:
             log.warning("cache entry of %s %s was corrupt; recomputed and replaced it", name, config)
             entry, _ = fn.call(name, version, config, device=device, progress=progress)
             how = "recomputed (corrupt entry)"
     write_index(name, version, config, entry)
     return entry, how
+
+
+def load_valid(name: str, version: int, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The cached entry if it exists and passes its digest check, else None. Never computes."""
+    fn = cached_function(name)
+    if not fn.check_call_in_cache(name, version, config):
+        return None
+    try:
+        entry = fn.call_and_shelve(name, version, config).get()
+    except Exception:  # truncated file, unpickling error, missing member: all mean corrupt
+        return None
+    return entry if entry_is_valid(entry) else None
 
 
 def store(name: str, version: int, config: dict[str, Any], entry: dict[str, Any]) -> None:

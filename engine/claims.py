@@ -21,10 +21,9 @@ from typing import Any
 
 import pandas as pd
 
-from . import cache
-from .experiment import Claim, Experiment, Progress, config_to_dict
+from .experiment import Claim, Experiment, Progress
 from .phenomena import PHENOMENA
-from .runner import experiments, get_experiment, resolve_config, run
+from .runner import experiments, load_cached, run
 
 REPRODUCED = "reproduced"
 DIFFERS = "differs"
@@ -49,27 +48,6 @@ def presets_for(claim: Claim, exp: Experiment) -> dict[str, str | None]:
     own = scale_of(claim.preset)
     other = "paper" if own == "quick" else "quick"
     return {own: claim.preset, other: other if other in exp.presets else None}
-
-
-def load_cached(name: str, config: Any = None, *, preset: str = "quick") -> pd.DataFrame | None:
-    """A result read from the cache only, with :func:`engine.run`'s ``attrs``; None when it is
-    absent or damaged. Never computes (so never a paper-scale run by accident)."""
-    exp = get_experiment(name)
-    values = config_to_dict(resolve_config(name, config, preset=preset))
-    fn = cache.cached_function(name)
-    if not fn.check_call_in_cache(name, exp.version, values):
-        return None
-    try:
-        entry = fn.call_and_shelve(name, exp.version, values).get()
-    except Exception:  # truncated or unreadable entry: the same as absent here
-        return None
-    if not cache.entry_is_valid(entry):
-        return None
-    frame = entry["frame"]
-    frame.attrs = {"experiment": name, "version": exp.version, "config": values, "cache": "hit",
-                   "cache_key": cache.entry_key(name, exp.version, values),
-                   **{k: entry["meta"].get(k) for k in ("seconds", "device", "computed_at")}}
-    return frame
 
 
 @dataclass

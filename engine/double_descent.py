@@ -39,7 +39,6 @@ from .validation import (
     check_bool,
     check_choice,
     check_float,
-    check_float_tuple,
     check_int,
     check_int_tuple,
 )

@@ -113,13 +113,30 @@ def run(
         entry, how = cache.load_or_compute(name, exp.version, values, device=dev, progress=progress)
     else:
         entry, how = compute_entry(name, values, device=dev, progress=progress), "computed"
+    return _with_provenance(entry, exp, values, how)
+
+
+def load_cached(name: str, config: Any = None, *, preset: str = "quick") -> pd.DataFrame | None:
+    """Like :func:`run`, but only from the cache: None when the result is absent or damaged.
+
+    Never computes, so a scoreboard or a talk preflight cannot start a paper-scale run by accident.
+    """
+    exp = get_experiment(name)
+    values = config_to_dict(resolve_config(name, config, preset=preset))
+    entry = cache.load_valid(name, exp.version, values)
+    return None if entry is None else _with_provenance(entry, exp, values, "hit")
+
+
+def _with_provenance(entry: dict[str, Any], exp: Experiment, values: dict[str, Any], how: str) -> pd.DataFrame:
+    """The entry's frame (a copy) with ``attrs``: experiment, version, config, cache, cache_key,
+    seconds, device, computed_at."""
     frame = entry["frame"].copy()
     frame.attrs = {
-        "experiment": name,
+        "experiment": exp.name,
         "version": exp.version,
         "config": values,
         "cache": how,
-        "cache_key": cache.entry_key(name, exp.version, values),
+        "cache_key": cache.entry_key(exp.name, exp.version, values),
         **{k: entry["meta"].get(k) for k in ("seconds", "device", "computed_at")},
     }
     return frame

@@ -34,7 +34,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from . import cache
-from .claims import load_cached
+from .runner import load_cached
 from .experiment import Experiment, config_from_dict, config_to_dict
 from .phenomena import PHENOMENA, load_experiments
 from .runner import get_experiment

@@ -79,7 +79,7 @@ def test_paper_scale_is_read_from_the_cache(fresh_cache):
     cache.store(NAME, exp.version, config, cache.make_entry(paper_frame, {"device": "cuda", "seconds": 9.0}))
     result = claims.evaluate(claim(lambda v: v < 0.6, preset="paper"), claims.FrameSource())
     assert result.paper == 0.5 and result.status == claims.REPRODUCED and result.quick is None
-    loaded = claims.load_cached(NAME, preset="paper")
+    loaded = engine.load_cached(NAME, preset="paper")
     assert loaded.attrs["device"] == "cuda" and loaded.attrs["cache_key"] == cache.entry_key(NAME, exp.version, config)
 
 
