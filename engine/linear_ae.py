@@ -169,13 +169,15 @@ class _Stack:
     k: int
     block: np.ndarray  # (Vk, Vk) 1.0 inside a model's own k x k block, 0.0 elsewhere
     two_lam: np.ndarray  # (Vk, Vk) diag(2 lam) per model
-    rag_mask: np.ndarray | None  # (Vk, Vk) 0.25 * strict upper triangle of RAG models' blocks
+    rag_mask: np.ndarray | None  # (Vk, Vk) (triu(1) - tril(-1)) / 4 in RAG models' blocks: A2 * it = G
 
     @classmethod
     def build(cls, k: int, lambdas: np.ndarray, rotation: np.ndarray) -> "_Stack":
         V = len(lambdas)
         block = np.kron(np.eye(V), np.ones((k, k)))
-        rag = np.kron(np.diag(rotation.astype(float)), 0.25 * np.triu(np.ones((k, k)), 1))
+        upper = np.triu(np.ones((k, k)), 1)
+        # A is symmetric, so G = (triu(A, 1) - triu(A, 1)^T) / 2 = A * (upper - upper^T) / 2 = A2 * mask
+        rag = np.kron(np.diag(rotation.astype(float)), 0.25 * (upper - upper.T))
         return cls(V, k, block, np.diag(2.0 * np.asarray(lambdas, dtype=np.float64).ravel()),
                    rag if rotation.any() else None)
 
@@ -190,19 +192,14 @@ def _gradients(C2, P, stack: _Stack, out):
     """
     rows = stack.V * stack.k
     W1, W2t = P[:rows], P[rows:]
-    PC2 = P @ C2
+    PC2 = P.dot(C2)  # ndarray.dot: the same BLAS call as @ with less dispatch overhead
     N2, B2 = PC2[:rows], PC2[rows:]
-    A2 = (N2 @ W1.T) * stack.block  # finite P keeps the cross blocks finite, so this zeroes them
-    coef_w1 = stack.two_lam
-    coef_w2 = A2 + stack.two_lam
-    if stack.rag_mask is not None:
-        upper = A2 * stack.rag_mask
-        G = upper - upper.T
-        coef_w1 = coef_w1 - G
-        coef_w2 -= G
-    S = (W2t @ W2t.T) * stack.block
-    np.subtract(S @ N2 + coef_w1 @ W1, B2, out=out[:rows])
-    np.subtract(coef_w2 @ W2t, N2, out=out[rows:])
+    A2 = N2.dot(W1.T) * stack.block  # finite P keeps the cross blocks finite, so this zeroes them
+    coef_w1 = stack.two_lam if stack.rag_mask is None else stack.two_lam - A2 * stack.rag_mask
+    coef_w2 = A2 + coef_w1
+    S = W2t.dot(W2t.T) * stack.block
+    np.subtract(S.dot(N2) + coef_w1.dot(W1), B2, out=out[:rows])
+    np.subtract(coef_w2.dot(W2t), N2, out=out[rows:])
     return out
 
 
@@ -269,27 +266,18 @@ def train_variants(
     grad = np.empty_like(P)
     first, second = np.zeros_like(P), np.zeros_like(P)
     alive = np.ones(V, dtype=bool)
-    rows: list[tuple] = []
+    snapshots: list[tuple[int, np.ndarray, np.ndarray]] = [(0, models.copy(), alive.copy())]
+    diverged_at: list[tuple[str, int]] = []
 
     def freeze_diverged(step: int) -> None:
         finite = np.isfinite(models).all(axis=(0, 2, 3))
         for i in np.flatnonzero(alive & ~finite):
             alive[i] = False
-            rows.append((variants[i].label, step, np.nan, np.nan, np.nan, True))
+            diverged_at.append((variants[i].label, step))
             for buffer in (models, first.reshape(2, V, k, d), second.reshape(2, V, k, d)):
                 buffer[:, i] = 0.0
             lr.reshape(2, V, k)[:, i] = 0.0
 
-    def record(step: int) -> None:
-        with np.errstate(all="ignore"):
-            losses = _losses(C, models[0], models[1], lambdas)
-            decoders = np.swapaxes(models[1], 1, 2)
-            align = axis_alignment(np.where(alive[:, None, None], decoders, 1.0), eigvecs)
-            dist = subspace_distance(np.where(alive[:, None, None], decoders, 1.0), eigvecs)
-        rows.extend((v.label, step, losses[i], align[i], dist[i], False)
-                    for i, v in enumerate(variants) if alive[i])
-
-    record(0)
     b1, b2 = ADAM_BETAS
     mu = NESTEROV_MOMENTUM
     with np.errstate(all="ignore"):
@@ -311,21 +299,49 @@ def train_variants(
                 if not alive.any():
                     break
             if t % record_every == 0 or t == steps:
-                record(t)
-                if stop_below is not None and _all_below(rows, alive, stop_below):
+                snapshots.append((t, models.copy(), alive.copy()))
+                if stop_below is not None and _all_aligned(models[1], alive, eigvecs, stop_below):
                     break
                 if progress is not None:
                     progress(t / steps, f"step {t:,} of {steps:,}")
-    history = pd.DataFrame(
-        rows, columns=["variant", "step", "loss", "axis_alignment", "subspace_distance", "diverged"]
-    )
+    history = _history(C, eigvecs, lambdas, [v.label for v in variants], snapshots, diverged_at)
     return models[0].copy(), np.swapaxes(models[1], 1, 2).copy(), history
 
 
-def _all_below(rows: list[tuple], alive: np.ndarray, threshold: float) -> bool:
-    """Whether the latest record of every live variant has axis alignment below ``threshold``."""
-    latest = rows[-int(alive.sum()):] if alive.any() else []
-    return bool(latest) and all(row[3] < threshold for row in latest)
+def _all_aligned(decoders_t: np.ndarray, alive: np.ndarray, eigvecs: np.ndarray, threshold: float) -> bool:
+    """Whether every live model's axis alignment is below ``threshold`` (decoders_t: (V, k, d))."""
+    align = axis_alignment(np.swapaxes(decoders_t[alive], 1, 2), eigvecs)
+    return bool(alive.any()) and bool(np.all(align < threshold))
+
+
+def _history(C, eigvecs, lambdas, labels, snapshots, diverged_at) -> pd.DataFrame:
+    """The training history from parameter snapshots, all metrics computed in one batched pass.
+
+    snapshots: (step, models (2, V, k, d), alive (V,)) per record. Returns columns variant, step,
+    loss, axis_alignment, subspace_distance, diverged (one flagged row per diverged variant).
+    """
+    steps = np.array([s for s, _, _ in snapshots])
+    stacked = np.stack([m for _, m, _ in snapshots])  # (R, 2, V, k, d)
+    alive = np.stack([a for _, _, a in snapshots])  # (R, V)
+    R, _, V, k, d = stacked.shape
+    encoders = stacked[:, 0].reshape(R * V, k, d)
+    decoders_t = stacked[:, 1].reshape(R * V, k, d)
+    losses = _losses(C, encoders, decoders_t, np.tile(lambdas, (R, 1)))
+    decoders = np.where(alive.reshape(-1, 1, 1), np.swapaxes(decoders_t, 1, 2), 1.0)
+    frame = pd.DataFrame({
+        "variant": np.tile(labels, R),
+        "step": np.repeat(steps, V),
+        "loss": losses,
+        "axis_alignment": axis_alignment(decoders, eigvecs),
+        "subspace_distance": subspace_distance(decoders, eigvecs),
+        "diverged": False,
+    })[alive.ravel()]
+    flagged = pd.DataFrame(
+        [(label, step, np.nan, np.nan, np.nan, True) for label, step in diverged_at], columns=frame.columns
+    )
+    if len(flagged):
+        frame = pd.concat([frame, flagged])
+    return frame.sort_values("step", kind="stable").reset_index(drop=True)
 
 
 def fit(
