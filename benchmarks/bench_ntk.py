@@ -8,23 +8,18 @@ Torch threads are set per line (1 and 2) because OpenMP threads on a busy machin
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 
-import numpy as np
-import torch
+from pathlib import Path
 
-from engine import data, ntk
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
-def median_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from common import median_seconds  # noqa: E402
+from engine import data, ntk  # noqa: E402
 
 
 def main(repeats: int = 3) -> None:

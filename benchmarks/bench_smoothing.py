@@ -10,20 +10,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
 from engine import smoothing as sm  # noqa: E402
 from engine.experiment import RunContext  # noqa: E402
-
-
-def _median_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from common import median_seconds  # noqa: E402
 
 
 def _raw_forward(model: torch.nn.Module, x: torch.Tensor, sizes: list[int]) -> float:
@@ -79,17 +72,17 @@ def main() -> None:
         sm.compute_certify(sm.CertifyConfig(sigmas=(0.25,)), RunContext())
 
     print(f"quick digits curve (1 sigma, 100 points, n=10^4, training included): "
-          f"{_median_seconds(digits_curve, 3):.2f} s")
+          f"{median_seconds(digits_curve, 3):.2f} s")
     sm.toy_base_classifier(sm.ToyConfig())
     sigmas = iter([0.25, 0.5, 1.0, 0.1, 0.3] * 2)
-    warm = _median_seconds(lambda: sm.compute_toy(sm.ToyConfig(sigma=next(sigmas)), RunContext()), 5)
+    warm = median_seconds(lambda: sm.compute_toy(sm.ToyConfig(sigma=next(sigmas)), RunContext()), 5)
     print(f"toy picture (sigma moved, trained base reused): {warm:.2f} s")
 
     def toy_cold() -> None:
         sm._TOY_NETS.clear()
         sm.compute_toy(sm.ToyConfig(), RunContext())
 
-    print(f"toy picture cold (base network trained too): {_median_seconds(toy_cold, 3):.2f} s")
+    print(f"toy picture cold (base network trained too): {median_seconds(toy_cold, 3):.2f} s")
 
 
 if __name__ == "__main__":

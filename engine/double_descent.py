@@ -24,7 +24,6 @@ import json
 import math
 import os
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import cache
+from .devices import torch_threads
 from .experiment import Claim, Experiment, RunContext, config_to_dict
 from .validation import (
     ConfigError,
@@ -425,23 +425,6 @@ def linear_bumps(frame: pd.DataFrame, source: str = "closed form") -> dict[str, 
 # ---------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _torch_threads(count: int | None):
-    """Run a block with ``count`` intra-op torch threads (None: unchanged), restoring the old value.
-
-    Tiny CPU models run several times faster on one thread than on many that wait on each other.
-    """
-    import torch
-
-    old = torch.get_num_threads()
-    if count is not None:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def _small_model_threads(device: str, dataset: str = "") -> int | None:
     """1 for the quick models on a CPU, None (leave torch's default) for CIFAR-10 or accelerators."""
     return 1 if device == "cpu" and dataset != "cifar10" else None
@@ -591,7 +574,7 @@ def compute_two_layer(config: TwoLayerConfig, ctx: RunContext) -> pd.DataFrame:
     frames = []
     for i, (schedule, lr_first) in enumerate(runs):
         sub = RunContext(ctx.device, lambda f, m, i=i: ctx.report((i + f) / len(runs), m))
-        with _torch_threads(_small_model_threads(ctx.device)):
+        with torch_threads(_small_model_threads(ctx.device)):
             run = train_two_layer(config, lr_first, sub, schedule)
         frames.append(run.assign(schedule=schedule, lr_first=lr_first))
     frame = pd.concat(frames, ignore_index=True)
@@ -977,7 +960,7 @@ def compute_width(config: WidthConfig, ctx: RunContext) -> pd.DataFrame:
         for i, w in enumerate(config.network_widths):
             ctx.report(i / len(config.network_widths), f"network width {w}")
             net = NetworkConfig(width=w, epochs=config.network_epochs, label_noise=config.label_noise, seed=config.seed)
-            with _torch_threads(_small_model_threads(ctx.device, net.dataset)):
+            with torch_threads(_small_model_threads(ctx.device, net.dataset)):
                 hist = train_classifier(net, RunContext(ctx.device))
             last = hist.dropna(subset=["test_error"])
             frames.append(pd.DataFrame({
@@ -1000,7 +983,7 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
 def compute_network(config: NetworkConfig, ctx: RunContext) -> pd.DataFrame:
     """One classifier run (see :func:`train_classifier`) plus ``test_error_smooth`` (9-point average,
     as the paper smooths its curves)."""
-    with _torch_threads(_small_model_threads(ctx.device, config.dataset)):
+    with torch_threads(_small_model_threads(ctx.device, config.dataset)):
         frame = train_classifier(config, ctx)
     frame["test_error_smooth"] = smooth(frame["test_error"].to_numpy(), 9)
     return frame

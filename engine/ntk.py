@@ -15,7 +15,6 @@ The experiments registered at the bottom (``EXPERIMENTS``) are what the page and
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import os
@@ -31,6 +30,7 @@ import torch
 from torch import nn
 
 from . import cache
+from .devices import small_model_threads, torch_threads
 from .experiment import Claim, Experiment, RunContext
 from .validation import (
     ConfigError,
@@ -579,21 +579,6 @@ def relative_error(K: np.ndarray, reference: np.ndarray) -> float:
     return float(np.linalg.norm(K - reference) / np.linalg.norm(reference))
 
 
-@contextlib.contextmanager
-def few_threads(device: str, threads: int = 1):
-    """Run small-tensor torch work on ``threads`` CPU threads, restoring the setting afterwards.
-
-    Training loops over small matrices gain nothing from OpenMP, and on a busy machine two
-    spinning threads per op made them 5-10x slower (measured); CUDA work is unaffected."""
-    before = torch.get_num_threads()
-    if not str(device).startswith("cuda"):
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def train_centered(net: NTKMLP, X, Y, steps: int, lr: float, device: str = "cpu") -> Callable:
     """Full-batch gradient descent on (1/2n) |f(X) - f_0(X) - Y|^2 (the centred network f - f_0
     starts at 0, as the kernel predictor assumes). Returns predict(X') -> f(X') - f_0(X') numpy.
@@ -658,7 +643,7 @@ class ConvergenceConfig:
 def compute_convergence(config: ConvergenceConfig, ctx: RunContext) -> pd.DataFrame:
     """Rows per (width, seed): relative Frobenius error of the empirical NTK against ntk_fc at init,
     error x sqrt(width), and the relative change of the empirical NTK after lazy training."""
-    with few_threads(ctx.device):
+    with torch_threads(small_model_threads(ctx.device)):
         return _compute_convergence(config, ctx)
 
 
@@ -712,7 +697,7 @@ class HeatmapConfig:
 def compute_heatmap(config: HeatmapConfig, ctx: RunContext) -> pd.DataFrame:
     """Long frame of the exact NTK, the NNGP and the empirical NTK on points of the unit circle:
     rows (kernel, i, j, angle_i, angle_j, value)."""
-    with few_threads(ctx.device):
+    with torch_threads(small_model_threads(ctx.device)):
         return _compute_heatmap(config, ctx)
 
 
@@ -764,7 +749,7 @@ class CurveConfig:
 def compute_curve(config: CurveConfig, ctx: RunContext) -> pd.DataFrame:
     """Rows (model, width, angle, prediction, target, distance): NTK regression, each trained centred
     network and the training points; ``distance`` is the network's RMS gap to the kernel predictor."""
-    with few_threads(ctx.device):
+    with torch_threads(small_model_threads(ctx.device)):
         return _compute_curve(config, ctx)
 
 
@@ -826,7 +811,7 @@ def gd_kernel_predictor(K_train, Y, K_test, steps: int, lr: float) -> np.ndarray
 def compute_digits_agreement(config: DigitsAgreementConfig, ctx: RunContext) -> pd.DataFrame:
     """Rows per width: how close a trained centred network's test outputs are to the NTK predictor
     after the same number of GD steps (relative distance, argmax agreement) and both accuracies."""
-    with few_threads(ctx.device):
+    with torch_threads(small_model_threads(ctx.device)):
         return _compute_digits_agreement(config, ctx)
 
 
@@ -922,7 +907,7 @@ def _kernel_matrices(name: str, images: np.ndarray, depths, config, ctx) -> dict
 def compute_classify(config: ClassifyConfig, ctx: RunContext) -> pd.DataFrame:
     """Rows per (kernel, depth): test accuracy of kernel regression on 0.9/-0.1 targets, beside the
     paper's CIFAR-10 number for that kernel and depth (NaN where the paper has none)."""
-    with few_threads(ctx.device):
+    with torch_threads(small_model_threads(ctx.device)):
         return _compute_classify(config, ctx)
 
 

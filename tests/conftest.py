@@ -9,6 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -18,3 +20,14 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 _SESSION_CACHE = tempfile.mkdtemp(prefix="phenomena-test-cache-")
 os.environ["PHENOMENA_CACHE"] = _SESSION_CACHE
 os.environ.setdefault("PHENOMENA_DATA", str(Path(_SESSION_CACHE) / "data"))
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty cache folder for one test (the engine's per-folder joblib handles are reset)."""
+    from engine import cache
+
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "cache"))
+    cache._FUNCS.clear()
+    yield tmp_path / "cache"
+    cache._FUNCS.clear()

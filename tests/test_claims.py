@@ -18,14 +18,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NAME = "linear_ae.snapshot"  # quick default: 2000 steps, ~0.3 s
 
 
-@pytest.fixture
-def fresh_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "cache"))
-    cache._FUNCS.clear()
-    yield tmp_path / "cache"
-    cache._FUNCS.clear()
-
-
 def max_cos(frame: pd.DataFrame) -> float:
     return float(frame["abs_cos"].max())
 

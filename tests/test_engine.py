@@ -25,14 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"steps": 300, "record_every": 50}  # a dynamics run of ~0.05 s
 
 
-@pytest.fixture
-def fresh_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "cache"))
-    cache._FUNCS.clear()
-    yield tmp_path / "cache"
-    cache._FUNCS.clear()
-
-
 def cli(*args: str, env_cache: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, cache.ENV_VAR: str(env_cache), "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, env=env,

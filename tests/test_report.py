@@ -14,19 +14,11 @@ import pandas as pd
 import pytest
 
 import engine
-from engine import cache, cli, figures, report
+from engine import cli, figures, report
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "linear_ae.snapshot"  # quick default: 2000 steps, ~0.3 s
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def fresh_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "cache"))
-    cache._FUNCS.clear()
-    yield tmp_path / "cache"
-    cache._FUNCS.clear()
 
 
 def linked_files(out: Path) -> tuple[list[str], list[str]]:

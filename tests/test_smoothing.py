@@ -17,6 +17,7 @@ from engine import smoothing as sm
 from engine import smoothing_charts as charts
 from engine.data import DataUnavailable
 from engine.experiment import RunContext
+from engine.devices import torch_threads
 from engine.validation import ConfigError
 
 SIGMA = 0.5
@@ -26,10 +27,8 @@ SIGMA = 0.5
 def _one_torch_thread():
     """The models here are tiny: one thread is as fast, and two OpenMP threads on a shared 2-core
     machine stall each other (a 5-10x slowdown measured under load). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 class Halfspace(nn.Module):

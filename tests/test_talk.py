@@ -10,21 +10,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import engine
-from engine import cache, cli
+from engine import cli
 from engine import talk as talks
 from engine.phenomena import PHENOMENA
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"steps": 300, "record_every": 50}  # a linear_ae.dynamics run of ~0.05 s
 SMALL_TOML = "config = { steps = 300, record_every = 50 }"
-
-
-@pytest.fixture
-def fresh_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "cache"))
-    cache._FUNCS.clear()
-    yield tmp_path / "cache"
-    cache._FUNCS.clear()
 
 
 def talk_text(*slides: str, title: str = "Test talk") -> str:
