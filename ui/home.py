@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from engine import cache, claims, report
-from engine.phenomena import PHENOMENA, available
+from engine.phenomena import BROKEN, PHENOMENA, available
 
 
 def home_page() -> None:
@@ -24,6 +24,8 @@ def home_page() -> None:
             cols[0].markdown(f"**{p.title}** \n{p.paper}  \n{p.summary}")
             if p.name in built:
                 cols[1].page_link(f"pages/{p.name}.py", label="Open", icon=":material/arrow_forward:")
+            elif p.name in BROKEN:
+                cols[1].warning(f"failed to load: {BROKEN[p.name]}")
             else:
                 cols[1].caption("coming")
     claims_scoreboard()
