@@ -7,20 +7,20 @@ import streamlit as st
 from engine import cache
 from engine.devices import available_devices
 
+from . import widgets
+
 SCALES = ("quick", "paper")
 
 
 def draw_sidebar() -> None:
     """Draw the shared controls; their values live in ``st.session_state['lab_device'|'lab_scale']``."""
     with st.sidebar:
-        st.session_state.setdefault("lab_device", "auto")
-        st.session_state.setdefault("lab_scale", "quick")
-        st.selectbox(
-            "Device", ["auto", *available_devices()], key="lab_device",
+        widgets.selectbox(
+            "Device", "lab_device", ["auto", *available_devices()], "auto",
             help="auto picks cuda, then mps, then cpu.",
         )
-        st.radio(
-            "Scale", SCALES, key="lab_scale", horizontal=True,
+        widgets.radio(
+            "Scale", "lab_scale", SCALES, "quick", horizontal=True,
             help="quick runs live on a laptop CPU; paper shows the paper's setup when it is cached "
             "(fill it with `python -m engine precompute NAME --preset paper`).",
         )

@@ -3,7 +3,7 @@
 Each helper takes the value from the query string when it is valid, else from the session, else
 the default; a value outside the widget's range (a hand-edited URL, a key another page used) falls
 back to the default instead of raising. After the widget is drawn its value is written back to
-``st.query_params``.
+``st.query_params`` unless it is the default, so a shared link holds only what was changed.
 """
 
 from __future__ import annotations
@@ -39,7 +39,12 @@ def _seed(key: str, default: Any, valid) -> None:
     st.session_state[key] = value
 
 
-def _publish(key: str, value: Any) -> None:
+def _publish(key: str, value: Any, default: Any) -> None:
+    """Write a non-default value to the URL; a default value leaves the URL (short links)."""
+    if value == default:
+        if key in st.query_params:
+            del st.query_params[key]
+        return
     text = str(value)
     if st.query_params.get(key) != text:
         st.query_params[key] = text
@@ -49,7 +54,7 @@ def slider(label: str, key: str, min_value, max_value, value, step=None, **kwarg
     """``st.slider`` over [min_value, max_value] with URL state."""
     _seed(key, value, lambda v: isinstance(v, type(value)) and min_value <= v <= max_value)
     out = st.slider(label, min_value=min_value, max_value=max_value, step=step, key=key, **kwargs)
-    _publish(key, out)
+    _publish(key, out, value)
     return out
 
 
@@ -58,7 +63,7 @@ def select_slider(label: str, key: str, options: Sequence, value, **kwargs):
     options = list(options)
     _seed(key, value, lambda v: v in options)
     out = st.select_slider(label, options=options, key=key, **kwargs)
-    _publish(key, out)
+    _publish(key, out, value)
     return out
 
 
@@ -67,7 +72,7 @@ def selectbox(label: str, key: str, options: Sequence, value, **kwargs):
     options = list(options)
     _seed(key, value, lambda v: v in options)
     out = st.selectbox(label, options=options, key=key, **kwargs)
-    _publish(key, out)
+    _publish(key, out, value)
     return out
 
 
@@ -76,7 +81,7 @@ def radio(label: str, key: str, options: Sequence, value, **kwargs):
     options = list(options)
     _seed(key, value, lambda v: v in options)
     out = st.radio(label, options=options, key=key, **kwargs)
-    _publish(key, out)
+    _publish(key, out, value)
     return out
 
 
@@ -84,7 +89,7 @@ def toggle(label: str, key: str, value: bool, **kwargs) -> bool:
     """``st.toggle`` with URL state."""
     _seed(key, value, lambda v: isinstance(v, bool))
     out = st.toggle(label, key=key, **kwargs)
-    _publish(key, out)
+    _publish(key, out, value)
     return out
 
 
@@ -92,5 +97,5 @@ def number_input(label: str, key: str, min_value, max_value, value, step=None, *
     """``st.number_input`` with URL state."""
     _seed(key, value, lambda v: isinstance(v, type(value)) and min_value <= v <= max_value)
     out = st.number_input(label, min_value=min_value, max_value=max_value, step=step, key=key, **kwargs)
-    _publish(key, out)
+    _publish(key, out, value)
     return out
