@@ -26,17 +26,22 @@ class BundleError(ValueError):
     """A bundle is unreadable, damaged or tampered with; nothing was imported."""
 
 
-def export_bundle(path: str | Path, names: list[str] | None = None) -> int:
-    """Write every cached entry (of ``names``, or all) into the bundle at ``path``; return the count."""
+def export_bundle(path: str | Path, names: list[str] | None = None, preset: str | None = None) -> int:
+    """Write every valid cached entry into the bundle at ``path``; return the count.
+
+    ``names`` keeps those experiments only; ``preset`` keeps the configs of that preset's grid at
+    the experiment's current version (e.g. only the paper-scale results). Never computes: an
+    entry that is missing or damaged is left out.
+    """
     entries = []
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for record in cache.index_records():
             name = record["experiment"]
-            if names and name not in names:
+            if (names and name not in names) or (preset and not _in_grid(record, preset)):
                 continue
-            if not cache.is_cached(name, record["version"], record["config"]):
-                continue  # an index line whose entry was cleared
-            entry, _ = cache.load_or_compute(name, record["version"], record["config"])
+            entry = cache.load_valid(name, record["version"], record["config"])
+            if entry is None:
+                continue
             payload = _parquet_bytes(entry["frame"])
             member = f"entries/{cache.entry_key(name, record['version'], record['config'])}.parquet"
             archive.writestr(member, payload)
@@ -80,6 +85,20 @@ def import_bundle(path: str | Path) -> int:
     for name, version, config, entry in verified:
         cache.store(name, version, config, entry)
     return len(verified)
+
+
+def _in_grid(record: dict, preset: str) -> bool:
+    """Whether an index record is one of its experiment's ``preset`` configs, current version."""
+    from .experiment import config_to_dict
+    from .runner import get_experiment
+    from .validation import ConfigError
+
+    try:
+        exp = get_experiment(record["experiment"])
+        grid = exp.grid(preset)
+    except ConfigError:  # an experiment that no longer exists or has no such preset
+        return False
+    return record["version"] == exp.version and record["config"] in [config_to_dict(c) for c in grid]
 
 
 def _parquet_bytes(frame: pd.DataFrame) -> bytes:

@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write the cache to one portable bundle file")
     p.add_argument("file")
     p.add_argument("--only", action="append", help="limit to these experiments")
+    p.add_argument("--preset", help="only the configs of this preset (e.g. paper)")
     p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser("import", help="verify a bundle and add its results to the cache")
@@ -202,7 +203,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_export(args) -> int:
-    count = bundle.export_bundle(args.file, args.only)
+    count = bundle.export_bundle(args.file, args.only, args.preset)
     print(f"exported {count} results to {args.file}")
     return 0
 

@@ -252,3 +252,23 @@ def test_unknown_device_is_a_clear_error():
 
     with pytest.raises(engine.ConfigError, match="The 'device' parameter must be one of"):
         resolve_device("tpu")
+
+
+def test_export_can_keep_one_presets_results_only(fresh_cache, tmp_path):
+    engine.run("linear_ae.snapshot")  # the quick preset's own config (its whole quick grid)
+    engine.run("linear_ae.snapshot", {"at_step": 20, "steps": 100})  # a slider position, not in the grid
+    assert bundle.export_bundle(tmp_path / "all.zip") == 2
+    assert bundle.export_bundle(tmp_path / "quick.zip", preset="quick") == 1
+    assert bundle.export_bundle(tmp_path / "paper.zip", preset="paper") == 0
+
+
+def test_the_shipped_paper_bundle_imports_and_is_current(fresh_cache):
+    """bundles/paper-cpu.zip: paper-scale results computed on a CPU; a version bump must refresh it."""
+    shipped = ROOT / "bundles" / "paper-cpu.zip"
+    count = bundle.import_bundle(shipped)
+    assert count >= 5
+    for record in cache.index_records():
+        exp = engine.get_experiment(record["experiment"])
+        assert record["version"] == exp.version, f"{shipped} holds stale {exp.name}; re-export it"
+        assert bundle._in_grid(record, "paper"), f"{exp.name}: not a paper-preset config"
+    assert engine.load_cached("generalization.nk", preset="paper") is not None
