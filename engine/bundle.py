@@ -58,6 +58,15 @@ def export_bundle(path: str | Path, names: list[str] | None = None, preset: str 
     return len(entries)
 
 
+def manifest(path: str | Path) -> list[dict]:
+    """The manifest's entries (experiment, version, config, file, hashes, meta); [] if unreadable."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return list(json.loads(archive.read("manifest.json")).get("entries", []))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return []
+
+
 def import_bundle(path: str | Path) -> int:
     """Verify the whole bundle, then store its entries in the cache; return the count."""
     verified = []

@@ -81,3 +81,15 @@ def test_a_phenomenon_that_fails_to_load_is_reported_not_fatal(monkeypatch):
     assert not at.exception
     assert any("failed to load: ImportError" in w.value for w in at.warning)
     assert "smoothing" not in {p.name for p in phenomena.available()}
+
+
+def test_home_offers_the_shipped_paper_results_and_imports_them(fresh_cache):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.button(key="home_import_shipped").click().run()
+    assert not at.exception
+    assert any("Imported" in s.value for s in at.success)
+    at.run()
+    assert not [b for b in at.button if b.key == "home_import_shipped"]  # offered only until loaded
+    import engine
+
+    assert engine.load_cached("generalization.nk", preset="paper") is not None

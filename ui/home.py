@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import joblib
 import pandas as pd
 import streamlit as st
 
-from engine import cache, claims, report
+from engine import bundle, cache, claims, report
 from engine.phenomena import BROKEN, PHENOMENA, available
 
 
@@ -51,6 +53,25 @@ def _fill_quick_results() -> None:
     bar.empty()
 
 
+SHIPPED_BUNDLE = Path(__file__).resolve().parent.parent / "bundles" / "paper-cpu.zip"
+
+
+def _offer_shipped_results() -> None:
+    """A button that imports the paper-scale results shipped with the lab, until they are in."""
+    if not SHIPPED_BUNDLE.exists() or all(
+        cache.is_cached(r["experiment"], r["version"], r["config"]) for r in bundle.manifest(SHIPPED_BUNDLE)
+    ):
+        return
+    if st.button("Load the shipped paper-scale results", key="home_import_shipped",
+                 help=f"Imports {SHIPPED_BUNDLE.name}: the paper presets a CPU can compute (verified "
+                 "hashes, no pickles). Same as `python -m engine import bundles/paper-cpu.zip`."):
+        try:
+            count = bundle.import_bundle(SHIPPED_BUNDLE)
+            st.success(f"Imported {count} paper-scale results; choose the *paper* scale in the sidebar.")
+        except bundle.BundleError as err:
+            st.error(str(err))
+
+
 def claims_scoreboard() -> None:
     st.subheader("Claims scoreboard")
     st.caption(
@@ -58,6 +79,7 @@ def claims_scoreboard() -> None:
         "paper scale (when precomputed), and whether ours reproduces it. Statuses are judged at the "
         "claim's own scale; paper-scale results are never computed here."
     )
+    _offer_shipped_results()
     if st.button("Compute missing quick-scale results", key="home_fill_claims",
                  help="Runs every quick-scale experiment a claim needs that is not cached yet "
                  "(a few minutes on a laptop the first time)."):
