@@ -430,14 +430,27 @@ def _small_model_threads(device: str, dataset: str = "") -> int | None:
     return 1 if device == "cpu" and dataset != "cifar10" else None
 
 
-def layer_param_groups(body: Any, final: Any, lr: float, final_lr: float) -> list[dict[str, Any]]:
+def layer_param_groups(body: Any, final: Any, lr: float, final_lr: float,
+                       weights_lr: float | None = None) -> list[dict[str, Any]]:
     """SGD param groups: every parameter of ``body`` at ``lr``, of the ``final`` layer at ``final_lr``.
 
-    Each group carries a ``name`` ("body" / "final") so a schedule or a test can find it.
+    With ``weights_lr`` (the paper's "ff_large_lr": conv 0.05, BatchNorm 0.1, final 0.2) the body's
+    weight layers take ``weights_lr`` and its normalisation layers keep ``lr``. Each group carries a
+    ``name`` ("body" / "norm" / "final") so a schedule or a test can find it.
     """
+    import torch
+
+    final_group = {"params": [p for p in final.parameters()], "lr": float(final_lr), "name": "final"}
+    if weights_lr is None or weights_lr == lr:
+        return [{"params": [p for p in body.parameters()], "lr": float(lr), "name": "body"}, final_group]
+    norm_types = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.GroupNorm, torch.nn.LayerNorm)
+    norm = [p for m in body.modules() if isinstance(m, norm_types) for p in m.parameters(recurse=False)]
+    norm_ids = {id(p) for p in norm}
+    weights = [p for p in body.parameters() if id(p) not in norm_ids]
     return [
-        {"params": [p for p in body.parameters()], "lr": float(lr), "name": "body"},
-        {"params": [p for p in final.parameters()], "lr": float(final_lr), "name": "final"},
+        {"params": weights, "lr": float(weights_lr), "name": "body"},
+        {"params": norm, "lr": float(lr), "name": "norm"},
+        final_group,
     ]
 
 
@@ -446,12 +459,14 @@ def inverse_sqrt_factor(iteration: int, decay_iters: int) -> float:
     return 1.0 / math.sqrt(1.0 + iteration / decay_iters)
 
 
-def make_optimizer(body: Any, final: Any, lr: float, final_lr: float, decay_iters: int | None = None):
+def make_optimizer(body: Any, final: Any, lr: float, final_lr: float, decay_iters: int | None = None,
+                   weights_lr: float | None = None):
     """Plain SGD (no momentum, no weight decay) with per-layer groups and, optionally, the
     inverse-square-root schedule stepped once per iteration.  Returns (optimizer, scheduler|None)."""
     import torch
 
-    opt = torch.optim.SGD(layer_param_groups(body, final, lr, final_lr), lr=float(lr), momentum=0.0)
+    groups = layer_param_groups(body, final, lr, final_lr, weights_lr)
+    opt = torch.optim.SGD(groups, lr=float(lr), momentum=0.0)
     if decay_iters is None:
         return opt, None
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: inverse_sqrt_factor(it, decay_iters))
@@ -653,7 +668,7 @@ def random_crop_flip(images, pad: int, generator):
     return torch.where(flip[:, None, None, None], out.flip(3), out)
 
 
-NETWORK_NAME, NETWORK_VERSION = "double_descent.network", 1
+NETWORK_NAME, NETWORK_VERSION = "double_descent.network", 2  # 2: conv_lr_scale (ff_large_lr)
 DATASETS = ("digits", "mnist1d", "cifar10")
 
 
@@ -667,6 +682,7 @@ class NetworkConfig:
     label_noise: float = 0.2  # fraction of training labels moved to another class
     lr: float = 0.5  # initial step size of every layer but the last
     final_lr_scale: float = 1.0  # the final layer's step size is lr * final_lr_scale
+    conv_lr_scale: float = 1.0  # the body's weight layers take lr * conv_lr_scale; its BatchNorm keeps lr
     lr_decay_iters: int = 512  # lr = lr0 / sqrt(1 + iteration / lr_decay_iters)
     epochs: int = 100  # passes over the training set (the paper: 4000+)
     batch_size: int = 128  # SGD mini-batch size
@@ -683,6 +699,7 @@ class NetworkConfig:
         check_float(self, "label_noise", 0.0, 0.9)
         check_float(self, "lr", 0.0, 100.0, low_open=True)
         check_float(self, "final_lr_scale", 0.0, 1000.0, low_open=True)
+        check_float(self, "conv_lr_scale", 0.0, 1000.0, low_open=True)
         check_int(self, "lr_decay_iters", 1, 10**9)
         check_int(self, "epochs", 1, 100_000)
         check_int(self, "batch_size", 1, 100_000)
@@ -841,7 +858,8 @@ def train_classifier(config: NetworkConfig, ctx: RunContext) -> pd.DataFrame:
     X, y, Xt, yt = X.to(ctx.device), y.to(ctx.device), Xt.to(ctx.device), yt.to(ctx.device)
     body, final = build_classifier(config, X[:2])
     model = torch.nn.Sequential(body, final).to(ctx.device)
-    opt, sched = make_optimizer(body, final, config.lr, config.lr * config.final_lr_scale, config.lr_decay_iters)
+    opt, sched = make_optimizer(body, final, config.lr, config.lr * config.final_lr_scale, config.lr_decay_iters,
+                                weights_lr=config.lr * config.conv_lr_scale)
     gen = torch.Generator().manual_seed(config.seed)
     start, rows = 0, []
     saved = _load_checkpoint(config) if config.checkpoint_every else None
@@ -1054,14 +1072,15 @@ NETWORK_PAPER = NetworkConfig(
     dataset="cifar10", arch="cnn", width=64, label_noise=0.2, lr=0.1, final_lr_scale=1.0, epochs=4000,
     batch_size=128, augment=True, eval_every=1, checkpoint_every=5,
 )
-NETWORK_PAPER_RUNS = {"base": 1.0, "final layer 0.001": 0.01, "final layer 0.2": 2.0}
+#: name -> (final_lr_scale, conv_lr_scale): the reference's base, ff_small_lr and ff_large_lr runs
+NETWORK_PAPER_RUNS = {"base": (1.0, 1.0), "final layer 0.001": (0.01, 1.0), "final layer 0.2": (2.0, 0.5)}
 WIDTH_QUICK = WidthConfig()
 WIDTH_PAPER = WidthConfig(rf_seeds=50, network=True, network_widths=(2, 4, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512, 1024),
                           network_epochs=300)
 
 
 def _network_paper_grid() -> list[NetworkConfig]:
-    return [replace(NETWORK_PAPER, final_lr_scale=s) for s in NETWORK_PAPER_RUNS.values()]
+    return [replace(NETWORK_PAPER, final_lr_scale=f, conv_lr_scale=c) for f, c in NETWORK_PAPER_RUNS.values()]
 
 
 def _linear_quick_grid() -> list[LinearConfig]:

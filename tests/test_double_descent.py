@@ -369,3 +369,16 @@ def test_page_paper_scale_shows_missing_data_and_in_progress_runs():
     assert list(progress["epoch"]) == [1, 2, 3, 4, 5] and (progress["dataset"] == "cifar10").all()
     at.run()
     assert not at.exception and any("as far as they got" in h.value for h in at.subheader)
+
+
+def test_ff_large_lr_splits_conv_weights_from_batchnorm():
+    """The paper's third run: conv layers at 0.05, BatchNorm at 0.1, final layer at 0.2."""
+    body, final = dd.make_cnn(4, in_channels=1)
+    groups = {g["name"]: g for g in dd.layer_param_groups(body, final, 0.1, 0.2, weights_lr=0.05)}
+    assert (groups["body"]["lr"], groups["norm"]["lr"], groups["final"]["lr"]) == (0.05, 0.1, 0.2)
+    norm_ids = {id(p) for m in body.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()}
+    assert {id(p) for p in groups["norm"]["params"]} == norm_ids and norm_ids
+    conv_ids = {id(p) for m in body.modules() if isinstance(m, torch.nn.Conv2d) for p in m.parameters()}
+    assert {id(p) for p in groups["body"]["params"]} == conv_ids
+    paper = {(c.final_lr_scale, c.conv_lr_scale) for c in dd._network_paper_grid()}
+    assert paper == {(1.0, 1.0), (0.01, 1.0), (2.0, 0.5)}
