@@ -11,8 +11,8 @@ _COLOR = alt.Color("variant:N", sort=VARIANT_ORDER, title="Variant")
 
 def _over_steps(frame: pd.DataFrame, column: str, title: str, log_y: bool) -> alt.Chart:
     data = frame[~frame["diverged"]].copy()
-    if log_y:  # a log axis cannot show exact zeros; 1e-16 is float64's floor anyway
-        data[column] = data[column].clip(lower=1e-16)
+    # Both metrics are >= 0; rounding leaves -1e-16 at the optimum, and a log axis cannot show 0.
+    data[column] = data[column].clip(lower=1e-16 if log_y else 0.0)
     scale = alt.Scale(type="log") if log_y else alt.Scale(zero=True)
     return (
         alt.Chart(data)
