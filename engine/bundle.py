@@ -18,6 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from . import cache
+from .experiment import config_to_dict
+from .runner import get_experiment
+from .validation import ConfigError
 
 FORMAT = "phenomena-lab-bundle/1"
 
@@ -34,10 +37,11 @@ def export_bundle(path: str | Path, names: list[str] | None = None, preset: str 
     entry that is missing or damaged is left out.
     """
     entries = []
+    grids: dict[str, list[dict]] = {}  # experiment -> its preset grid as plain dicts, built once
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for record in cache.index_records():
             name = record["experiment"]
-            if (names and name not in names) or (preset and not _in_grid(record, preset)):
+            if (names and name not in names) or (preset and not _in_grid(record, preset, grids)):
                 continue
             entry = cache.load_valid(name, record["version"], record["config"])
             if entry is None:
@@ -96,18 +100,20 @@ def import_bundle(path: str | Path) -> int:
     return len(verified)
 
 
-def _in_grid(record: dict, preset: str) -> bool:
-    """Whether an index record is one of its experiment's ``preset`` configs, current version."""
-    from .experiment import config_to_dict
-    from .runner import get_experiment
-    from .validation import ConfigError
+def _in_grid(record: dict, preset: str, grids: dict[str, list[dict]] | None = None) -> bool:
+    """Whether an index record is one of its experiment's ``preset`` configs, current version.
 
+    ``grids`` memoises each experiment's grid across the records of one export.
+    """
+    name = record["experiment"]
+    grids = {} if grids is None else grids
     try:
-        exp = get_experiment(record["experiment"])
-        grid = exp.grid(preset)
+        exp = get_experiment(name)
+        if name not in grids:
+            grids[name] = [config_to_dict(c) for c in exp.grid(preset)]
     except ConfigError:  # an experiment that no longer exists or has no such preset
         return False
-    return record["version"] == exp.version and record["config"] in [config_to_dict(c) for c in grid]
+    return record["version"] == exp.version and record["config"] in grids[name]
 
 
 def _parquet_bytes(frame: pd.DataFrame) -> bytes:

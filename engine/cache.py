@@ -116,7 +116,7 @@ def load_or_compute(
     if not fn.check_call_in_cache(name, version, config):
         entry, how = fn(name, version, config, device=device, progress=progress), "computed"
     else:
-        entry, how = load_valid(name, version, config), "hit"
+        entry, how = _load_checked(fn, name, version, config), "hit"
         if entry is None:
             log.warning("cache entry of %s %s was corrupt; recomputed and replaced it", name, config)
             entry, _ = fn.call(name, version, config, device=device, progress=progress)
@@ -128,8 +128,11 @@ def load_or_compute(
 def load_valid(name: str, version: int, config: dict[str, Any]) -> dict[str, Any] | None:
     """The cached entry if it exists and passes its digest check, else None. Never computes."""
     fn = cached_function(name)
-    if not fn.check_call_in_cache(name, version, config):
-        return None
+    return _load_checked(fn, name, version, config) if fn.check_call_in_cache(name, version, config) else None
+
+
+def _load_checked(fn, name: str, version: int, config: dict[str, Any]) -> dict[str, Any] | None:
+    """Load an entry known to be in ``fn``'s store; None if it is unreadable or fails its digest."""
     try:
         entry = fn.call_and_shelve(name, version, config).get()
     except Exception:  # truncated file, unpickling error, missing member: all mean corrupt

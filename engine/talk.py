@@ -34,10 +34,9 @@ from typing import Any, Callable
 import pandas as pd
 
 from . import cache
-from .runner import load_cached
 from .experiment import Experiment, config_from_dict, config_to_dict
 from .phenomena import PHENOMENA, load_experiments
-from .runner import get_experiment
+from .runner import get_experiment, is_cached, load_cached, resolve_config
 from .validation import ConfigError
 
 TALKS_DIR = Path(__file__).resolve().parent.parent / "talks"
@@ -234,7 +233,7 @@ def slide_problems(slide: Slide) -> list[str]:
         return [f"unknown preset {slide.preset!r} of {exp.name}; allowed: {', '.join(exp.presets)}"]
     problems = []
     try:
-        base = config_from_dict(exp.config_cls, slide.config, base=exp.presets[slide.preset])
+        base = resolve_config(exp.name, slide.config, preset=slide.preset)
     except (ConfigError, TypeError) as err:
         return [str(err)]
     if slide.chart is not None and slide.chart not in exp.charts:
@@ -272,7 +271,7 @@ def slider_options(slide: Slide) -> dict[str, list]:
     if not slide.sliders:
         return {}
     exp = get_experiment(slide.experiment)
-    base = config_to_dict(config_from_dict(exp.config_cls, slide.config, base=exp.presets[slide.preset]))
+    base = config_to_dict(resolve_config(exp.name, slide.config, preset=slide.preset))
     grid = [config_to_dict(c) for c in exp.grid(slide.preset)] if slide.preset in exp.sweeps else []
     options = {}
     for name in slide.sliders:
@@ -324,14 +323,12 @@ def slider_positions(slide: Slide) -> list[dict[str, Any]]:
 
 def resolved_config(slide: Slide, live: dict[str, Any] | None = None) -> Any:
     """The slide's validated config object (with live slider values)."""
-    exp = get_experiment(slide.experiment)
-    return config_from_dict(exp.config_cls, slide.overrides(live), base=exp.presets[slide.preset])
+    return resolve_config(slide.experiment, slide.overrides(live), preset=slide.preset)
 
 
 def is_slide_cached(slide: Slide, live: dict[str, Any] | None = None) -> bool:
     """Whether the slide's result (with live slider values) is in the cache."""
-    exp = get_experiment(slide.experiment)
-    return cache.is_cached(exp.name, exp.version, config_to_dict(resolved_config(slide, live)))
+    return is_cached(slide.experiment, slide.overrides(live), preset=slide.preset)
 
 
 # ----------------------------------------------------------------------------- preflight
@@ -506,10 +503,9 @@ def precompute_talk(
     for slide in talk.slides:
         if slide.experiment is None or slide.number in talk.pending:
             continue
-        exp = get_experiment(slide.experiment)
         configs = groups.setdefault((slide.experiment, slide.preset), [])
         for overrides in slide_configs(slide, sliders=sliders):
-            config = config_from_dict(exp.config_cls, overrides, base=exp.presets[slide.preset])
+            config = resolve_config(slide.experiment, overrides, preset=slide.preset)
             if config not in configs:
                 configs.append(config)
     failures = []
