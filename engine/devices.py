@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
@@ -63,3 +64,14 @@ def torch_threads(count: int | None) -> Iterator[None]:
 def small_model_threads(device: str) -> int | None:
     """1 for small models on a CPU; None (torch's default) on an accelerator."""
     return 1 if str(device) == "cpu" else None
+
+
+def on_small_model_threads(compute: Callable) -> Callable:
+    """Decorate an experiment's ``compute(config, ctx)`` to run on ``small_model_threads(ctx.device)``."""
+
+    @functools.wraps(compute)
+    def wrapped(config, ctx):
+        with torch_threads(small_model_threads(ctx.device)):
+            return compute(config, ctx)
+
+    return wrapped

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from . import cache
-from .devices import small_model_threads, torch_threads
+from .devices import on_small_model_threads
 from .experiment import Claim, Experiment, RunContext
 from .validation import (
     ConfigError,
@@ -640,14 +640,10 @@ class ConvergenceConfig:
         check_int(self, "seed", 0, 2**31 - 1)
 
 
+@on_small_model_threads
 def compute_convergence(config: ConvergenceConfig, ctx: RunContext) -> pd.DataFrame:
     """Rows per (width, seed): relative Frobenius error of the empirical NTK against ntk_fc at init,
     error x sqrt(width), and the relative change of the empirical NTK after lazy training."""
-    with torch_threads(small_model_threads(ctx.device)):
-        return _compute_convergence(config, ctx)
-
-
-def _compute_convergence(config, ctx: RunContext) -> pd.DataFrame:
     X = sphere_points(config.n_points, config.in_dim, config.seed)
     y = np.random.default_rng(config.seed + 1).standard_normal(config.n_points)
     exact = ntk_fc(X, X, config.depth)
@@ -694,14 +690,10 @@ class HeatmapConfig:
         check_int(self, "seed", 0, 2**31 - 1)
 
 
+@on_small_model_threads
 def compute_heatmap(config: HeatmapConfig, ctx: RunContext) -> pd.DataFrame:
     """Long frame of the exact NTK, the NNGP and the empirical NTK on points of the unit circle:
     rows (kernel, i, j, angle_i, angle_j, value)."""
-    with torch_threads(small_model_threads(ctx.device)):
-        return _compute_heatmap(config, ctx)
-
-
-def _compute_heatmap(config, ctx: RunContext) -> pd.DataFrame:
     angles, X = circle_points(config.n_points)
     net = NTKMLP(2, config.width, config.depth, seed=config.seed).to(ctx.device)
     kernels = {"exact NTK": ntk_fc(X, X, config.depth), "empirical NTK": net.tangent_kernel(X),
@@ -746,14 +738,10 @@ class CurveConfig:
         check_int(self, "seed", 0, 2**31 - 1)
 
 
+@on_small_model_threads
 def compute_curve(config: CurveConfig, ctx: RunContext) -> pd.DataFrame:
     """Rows (model, width, angle, prediction, target, distance): NTK regression, each trained centred
     network and the training points; ``distance`` is the network's RMS gap to the kernel predictor."""
-    with torch_threads(small_model_threads(ctx.device)):
-        return _compute_curve(config, ctx)
-
-
-def _compute_curve(config, ctx: RunContext) -> pd.DataFrame:
     train_angles, X = circle_points(config.n_train, offset=0.3)
     test_angles, Xs = circle_points(config.n_test)
     y = curve_target(train_angles)
@@ -808,14 +796,10 @@ def gd_kernel_predictor(K_train, Y, K_test, steps: int, lr: float) -> np.ndarray
     return (K_test @ coef).reshape((len(K_test),) + np.shape(Y)[1:])
 
 
+@on_small_model_threads
 def compute_digits_agreement(config: DigitsAgreementConfig, ctx: RunContext) -> pd.DataFrame:
     """Rows per width: how close a trained centred network's test outputs are to the NTK predictor
     after the same number of GD steps (relative distance, argmax agreement) and both accuracies."""
-    with torch_threads(small_model_threads(ctx.device)):
-        return _compute_digits_agreement(config, ctx)
-
-
-def _compute_digits_agreement(config, ctx: RunContext) -> pd.DataFrame:
     from . import data
 
     split = data.digits(seed=config.seed)
@@ -904,14 +888,10 @@ def _kernel_matrices(name: str, images: np.ndarray, depths, config, ctx) -> dict
                        progress=lambda f, m: ctx.report(f, f"{name}: {m}"))
 
 
+@on_small_model_threads
 def compute_classify(config: ClassifyConfig, ctx: RunContext) -> pd.DataFrame:
     """Rows per (kernel, depth): test accuracy of kernel regression on 0.9/-0.1 targets, beside the
     paper's CIFAR-10 number for that kernel and depth (NaN where the paper has none)."""
-    with torch_threads(small_model_threads(ctx.device)):
-        return _compute_classify(config, ctx)
-
-
-def _compute_classify(config, ctx: RunContext) -> pd.DataFrame:
     Xtr, ytr, Xte, yte = load_images(config)
     images, n = np.concatenate([Xtr, Xte]), len(Xtr)
     Y = one_hot_targets(ytr, int(max(ytr.max(), yte.max()) + 1))

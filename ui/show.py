@@ -63,7 +63,7 @@ def chart(name: str, frame: pd.DataFrame, which: str | None = None, *, key: str 
     with st.container(horizontal=True):
         st.download_button(
             "Download data (CSV)",
-            frame.to_csv(index=False).encode(),
+            lambda: frame.to_csv(index=False).encode(),  # like the images: built only when clicked
             file_name=f"{name}.{label}.csv",
             mime="text/csv",
             key=f"csv-{key or name}-{label}",
