@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.phenomena import PHENOMENA, available
+from engine.core.registry import PHENOMENA, available
 from ui.home import home_page
 from ui.sidebar import draw_sidebar
 

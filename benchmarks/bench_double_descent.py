@@ -19,8 +19,8 @@ os.environ["PHENOMENA_CACHE"] = tempfile.mkdtemp(prefix="bench-dd-")
 import numpy as np  # noqa: E402
 
 import engine  # noqa: E402
-from engine import cache  # noqa: E402
-from engine import double_descent as dd  # noqa: E402
+from engine.core import cache  # noqa: E402
+from engine.phenomena.double_descent import experiments as dd  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import median_seconds  # noqa: E402

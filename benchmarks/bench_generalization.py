@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import engine  # noqa: E402
-from engine.generalization import N_GRIDS, LinearConfig  # noqa: E402
+from engine.phenomena.generalization.experiments import N_GRIDS, LinearConfig  # noqa: E402
 
 CASES = [
     ("linear, default page (n 50..3200, p up to 181,023, 3 seeds)", "generalization.linear", None),

@@ -19,7 +19,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from common import median_seconds  # noqa: E402
-from engine import data, ntk  # noqa: E402
+from engine.core import data
+from engine.phenomena.ntk import experiments as ntk  # noqa: E402
 
 
 def main(repeats: int = 3) -> None:

@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from engine import smoothing as sm  # noqa: E402
-from engine.experiment import RunContext  # noqa: E402
+from engine.phenomena.smoothing import experiments as sm  # noqa: E402
+from engine.core.experiment import RunContext  # noqa: E402
 from common import median_seconds  # noqa: E402
 
 

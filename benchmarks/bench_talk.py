@@ -39,8 +39,8 @@ def median_seconds(fn, repeat: int) -> float:
 
 def engine_timings(talk, repeat: int) -> dict[int, tuple[float, float, float]]:
     """slide number -> (load+chart, PNG, SVG) seconds, for slides with a chart."""
-    from engine import figures
-    from engine import talk as talks
+    from engine.present import figures
+    from engine.present import talk as talks
 
     out = {}
     for slide in talk.slides:
@@ -92,8 +92,8 @@ def main() -> int:
     args = parser.parse_args()
     os.environ["PHENOMENA_CACHE"] = args.cache or tempfile.mkdtemp(prefix="bench-talk-")
 
-    from engine import report
-    from engine import talk as talks
+    from engine.present import report
+    from engine.present import talk as talks
 
     talk = talks.load_talk(args.talk)
     start = time.perf_counter()

@@ -7,9 +7,9 @@
 
 from __future__ import annotations
 
-from .experiment import Claim, Experiment, RunContext, config_from_dict, config_to_dict
-from .runner import experiments, get_experiment, is_cached, load_cached, resolve_config, run
-from .validation import ConfigError
+from engine.core.experiment import Claim, Experiment, RunContext, config_from_dict, config_to_dict
+from engine.core.runner import experiments, get_experiment, is_cached, load_cached, resolve_config, run
+from engine.core.validation import ConfigError
 
 
 def __getattr__(name: str):

@@ -1,5 +1,5 @@
 """``python -m engine ...``: see :mod:`engine.cli`."""
 
-from .cli import main
+from engine.cli import main
 
 raise SystemExit(main())

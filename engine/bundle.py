@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import cache
-from .experiment import config_to_dict
-from .runner import get_experiment
-from .validation import ConfigError
+from engine.core import cache
+from engine.core.experiment import config_to_dict
+from engine.core.runner import get_experiment
+from engine.core.validation import ConfigError
 
 FORMAT = "phenomena-lab-bundle/1"
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bundle, cache
-from .devices import DEVICE_CHOICES, resolve_device
-from .experiment import config_from_dict, config_to_dict, parse_field_value
-from .runner import experiments, get_experiment, run
-from .validation import ConfigError
+from engine import bundle
+
+from engine.core import cache
+from engine.core.devices import DEVICE_CHOICES, resolve_device
+from engine.core.experiment import config_from_dict, config_to_dict, parse_field_value
+from engine.core.runner import experiments, get_experiment, run
+from engine.core.validation import ConfigError
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
@@ -156,7 +158,7 @@ def _expand(name: str) -> list[str]:
 def cmd_precompute(args) -> int:
     from tqdm import tqdm
 
-    from .sweep import precompute
+    from engine.sweep import precompute
 
     device = resolve_device(args.device)
     names = _expand(args.name)
@@ -223,7 +225,7 @@ def cmd_clear(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from .data import data_dir, torchvision_images
+    from engine.core.data import data_dir, torchvision_images
 
     for train in (True, False):
         images, _ = torchvision_images(args.dataset, train=train, download=True)
@@ -232,7 +234,7 @@ def cmd_data(args) -> int:
 
 
 def cmd_figure(args) -> int:
-    from .figures import export_figure
+    from engine.present.figures import export_figure
 
     overrides = parse_overrides(args.name, args.overrides)
     frame = export_figure(args.name, args.out, chart=args.chart, preset=args.preset, overrides=overrides,
@@ -243,7 +245,7 @@ def cmd_figure(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import build_report
+    from engine.present.report import build_report
 
     summary = build_report(args.out, cached_only=args.cached_only, device=resolve_device(args.device),
                            progress=_progress_printer("report"))
@@ -254,7 +256,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_talk_check(args) -> int:
-    from .talk import load_talk, preflight
+    from engine.present.talk import load_talk, preflight
 
     result = preflight(load_talk(args.file))
     print("\n".join(result.lines(args.file)))
@@ -262,7 +264,7 @@ def cmd_talk_check(args) -> int:
 
 
 def cmd_talk_precompute(args) -> int:
-    from .talk import load_talk, precompute_talk
+    from engine.present.talk import load_talk, precompute_talk
 
     talk = load_talk(args.file)
     for number, why in talk.pending.items():

@@ -12,9 +12,9 @@ from typing import Any, Callable
 
 import joblib
 
-from . import cache
-from .experiment import config_to_dict
-from .runner import compute_entry, get_experiment
+from engine.core import cache
+from engine.core.experiment import config_to_dict
+from engine.core.runner import compute_entry, get_experiment
 
 BACKENDS = ("loky", "threading", "sequential", "dask")
 

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import ui.widgets as w
-from engine import double_descent as dd
+from engine.phenomena.double_descent import experiments as dd
 from ui import show
 from ui.sidebar import scale
 

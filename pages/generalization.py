@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui.widgets as w
-from engine.generalization import N_GRIDS, NOISE_LEVELS, RIDGES, SPIKES, TAIL_EXPONENTS
+from engine.phenomena.generalization.experiments import N_GRIDS, NOISE_LEVELS, RIDGES, SPIKES, TAIL_EXPONENTS
 from ui import show
 
 LIN, NK = "generalization.linear", "generalization.nk"

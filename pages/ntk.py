@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui.widgets as w
-from engine.ntk_charts import paper_table
+from engine.phenomena.ntk.charts import paper_table
 from ui import show
 
 st.title("Neural tangent kernels")

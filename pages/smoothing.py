@@ -6,8 +6,8 @@ import streamlit as st
 
 import engine
 import ui.widgets as w
-from engine import smoothing as sm
-from engine.smoothing_charts import paper_curves_chart
+from engine.phenomena.smoothing import experiments as sm
+from engine.phenomena.smoothing.charts import paper_curves_chart
 from ui import show
 from ui.sidebar import scale
 

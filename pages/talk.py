@@ -11,8 +11,8 @@ import streamlit as st
 
 import engine
 import ui.widgets as w
-from engine import talk as talks
-from engine.validation import ConfigError
+from engine.present import talk as talks
+from engine.core.validation import ConfigError
 from ui.home import home_page
 
 STYLE = """<style>

@@ -25,7 +25,7 @@ os.environ.setdefault("PHENOMENA_DATA", str(Path(_SESSION_CACHE) / "data"))
 @pytest.fixture
 def fresh_cache(tmp_path, monkeypatch):
     """An empty cache folder for one test (the engine's per-folder joblib handles are reset)."""
-    from engine import cache
+    from engine.core import cache
 
     monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "cache"))
     cache._FUNCS.clear()

@@ -72,7 +72,7 @@ def test_paper_scale_without_cache_says_which_command_fills_it():
 
 
 def test_a_phenomenon_that_fails_to_load_is_reported_not_fatal(monkeypatch):
-    from engine import phenomena
+    from engine.core import registry as phenomena
 
     phenomena.load_experiments()
     monkeypatch.delitem(phenomena._LOADED, "smoothing")

@@ -11,8 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import engine
-from engine import cache, claims
-from engine.experiment import Claim, config_to_dict
+from engine.core import cache
+from engine.present import claims
+from engine.core.experiment import Claim, config_to_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "linear_ae.snapshot"  # quick default: 2000 steps, ~0.3 s

@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from engine import data
+from engine.core import data
 
 
 def test_digits_split_is_seeded_and_standardized():

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 import engine
-from engine import double_descent as dd
-from engine import double_descent_charts as charts
-from engine.data import DataUnavailable
-from engine.experiment import RunContext
-from engine.validation import ConfigError
+from engine.phenomena.double_descent import experiments as dd
+from engine.phenomena.double_descent import charts
+from engine.core.data import DataUnavailable
+from engine.core.experiment import RunContext
+from engine.core.validation import ConfigError
 
 # --- linear model: closed form ----------------------------------------------------------------
 

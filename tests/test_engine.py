@@ -17,9 +17,11 @@ import pandas as pd
 import pytest
 
 import engine
-from engine import bundle, cache, sweep
-from engine.linear_ae import SnapshotConfig
-from engine.phenomena import BROKEN, PHENOMENA, available
+from engine import bundle
+from engine.core import cache
+from engine import sweep
+from engine.phenomena.linear_ae.experiments import SnapshotConfig
+from engine.core.registry import BROKEN, PHENOMENA, available
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"steps": 300, "record_every": 50}  # a dynamics run of ~0.05 s
@@ -242,13 +244,13 @@ def test_cli_export_import_status_clear(fresh_cache, tmp_path, capsys):
 
 @pytest.mark.parametrize("device", ["cpu", "auto"])
 def test_devices_resolve(device):
-    from engine.devices import resolve_device
+    from engine.core.devices import resolve_device
 
     assert resolve_device(device) in ("cpu", "cuda", "mps")
 
 
 def test_unknown_device_is_a_clear_error():
-    from engine.devices import resolve_device
+    from engine.core.devices import resolve_device
 
     with pytest.raises(engine.ConfigError, match="The 'device' parameter must be one of"):
         resolve_device("tpu")

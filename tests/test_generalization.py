@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 import engine
-from engine import generalization as g
-from engine.validation import ConfigError
+from engine.phenomena.generalization import experiments as g
+from engine.core.validation import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import engine
-from engine import linear_ae as lae
+from engine.phenomena.linear_ae import experiments as lae
 
 
 def gaussian_data(n: int, eigenvalues, seed: int) -> np.ndarray:

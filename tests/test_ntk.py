@@ -12,7 +12,7 @@ import scipy.integrate
 import scipy.stats
 import torch
 
-from engine import ntk
+from engine.phenomena.ntk import experiments as ntk
 
 # ---------------------------------------------------------------------------------------------
 # Independent references
@@ -376,7 +376,7 @@ def test_configs_reject_bad_values():
 
 
 def test_classify_cifar_offline_is_a_clear_error(tmp_path, monkeypatch):
-    from engine.data import DataUnavailable
+    from engine.core.data import DataUnavailable
 
     monkeypatch.setenv("PHENOMENA_DATA", str(tmp_path))
     with pytest.raises(DataUnavailable, match="CIFAR10"):

@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 
 import engine
-from engine import cli, figures, report
+from engine import cli
+from engine.present import figures
+from engine.present import report
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "linear_ae.snapshot"  # quick default: 2000 steps, ~0.3 s

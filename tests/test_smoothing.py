@@ -13,12 +13,12 @@ from scipy import stats
 from torch import nn
 
 import engine
-from engine import smoothing as sm
-from engine import smoothing_charts as charts
-from engine.data import DataUnavailable
-from engine.experiment import RunContext
-from engine.devices import torch_threads
-from engine.validation import ConfigError
+from engine.phenomena.smoothing import experiments as sm
+from engine.phenomena.smoothing import charts
+from engine.core.data import DataUnavailable
+from engine.core.experiment import RunContext
+from engine.core.devices import torch_threads
+from engine.core.validation import ConfigError
 
 SIGMA = 0.5
 
@@ -366,8 +366,8 @@ def test_cifar_pipeline_trains_checkpoints_and_certifies_on_fake_images():
     """The paper path on 8 random 3x32x32 'images': ResNet-110 with crop/flip and noise, one epoch,
     a checkpoint under cache_dir()/smoothing-checkpoints, a resumed rerun with identical weights
     (no retraining), then a certificate."""
-    from engine import cache
-    from engine.data import Split
+    from engine.core import cache
+    from engine.core.data import Split
 
     rng = np.random.default_rng(0)
     images = rng.random((8, 3, 32, 32))

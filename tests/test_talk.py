@@ -11,8 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 import engine
 from engine import cli
-from engine import talk as talks
-from engine.phenomena import PHENOMENA
+from engine.present import talk as talks
+from engine.core.registry import PHENOMENA
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"steps": 300, "record_every": 50}  # a linear_ae.dynamics run of ~0.05 s

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from app_server import chromium_page, running_app
-from engine import cache
-from engine import talk as talks
+from engine.core import cache
+from engine.present import talk as talks
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent

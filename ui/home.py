@@ -8,8 +8,10 @@ import joblib
 import pandas as pd
 import streamlit as st
 
-from engine import bundle, cache, claims, report
-from engine.phenomena import BROKEN, PHENOMENA, available
+from engine import bundle
+from engine.core import cache
+from engine.present import claims, report
+from engine.core.registry import BROKEN, PHENOMENA, available
 
 
 def home_page() -> None:

@@ -9,9 +9,9 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from engine import figures
-from engine.data import DataUnavailable
-from engine.validation import ConfigError
+from engine.present import figures
+from engine.core.data import DataUnavailable
+from engine.core.validation import ConfigError
 
 from .sidebar import device, scale
 

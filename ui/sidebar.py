@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine import cache
-from engine.devices import available_devices
+from engine.core import cache
+from engine.core.devices import available_devices
 
 from . import widgets
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import linear_ae_charts as charts
-from .experiment import Claim, Experiment, RunContext
-from .validation import (
+from engine.phenomena.linear_ae import charts
+from engine.core.experiment import Claim, Experiment, RunContext
+from engine.core.validation import (
     ConfigError,
     check_choice,
     check_float,
@@ -505,7 +505,7 @@ def dataset_covariance(dataset: str, *, d: int = 20, n: int = 2000, spectrum_top
 
 def image_data(dataset: str) -> np.ndarray:
     """Training images of digits (pixels in [0, 1], (1300, 64)) or MNIST ((60000, 784))."""
-    from . import data
+    from engine.core import data
 
     if dataset == "digits":
         split = data.digits(standardize=False)

@@ -15,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from .experiment import Progress
-from .runner import get_experiment, is_cached, run
-from .validation import ConfigError
+from engine.core.experiment import Progress
+from engine.core.runner import get_experiment, is_cached, run
+from engine.core.validation import ConfigError
 
 FORMATS = ("png", "svg", "csv")
 MIME = {"png": "image/png", "svg": "image/svg+xml", "csv": "text/csv"}

@@ -53,9 +53,9 @@ import pandas as pd
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, solve_triangular
 from scipy.special import ndtr
 
-from . import generalization_charts as gc
-from .experiment import Claim, Experiment, RunContext
-from .validation import (ConfigError, check_float, check_float_tuple, check_int,
+from engine.phenomena.generalization import charts as gc
+from engine.core.experiment import Claim, Experiment, RunContext
+from engine.core.validation import (ConfigError, check_float, check_float_tuple, check_int,
                          check_int_tuple)
 
 # ----------------------------------------------------------------------------- spectra, sampling

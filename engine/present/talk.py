@@ -33,13 +33,13 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from . import cache
-from .experiment import Experiment, config_from_dict, config_to_dict
-from .phenomena import PHENOMENA, load_experiments
-from .runner import get_experiment, is_cached, load_cached, resolve_config
-from .validation import ConfigError
+from engine.core import cache
+from engine.core.experiment import Experiment, config_from_dict, config_to_dict
+from engine.core.registry import PHENOMENA, load_experiments
+from engine.core.runner import get_experiment, is_cached, load_cached, resolve_config
+from engine.core.validation import ConfigError
 
-TALKS_DIR = Path(__file__).resolve().parent.parent / "talks"
+TALKS_DIR = Path(__file__).resolve().parents[2] / "talks"
 SLIDE_KEYS = ("title", "bullets", "experiment", "preset", "config", "chart", "sliders",
               "slider_values", "notes")
 TALK_KEYS = ("title", "author", "date", "slides")
@@ -440,7 +440,7 @@ def slide_spec(slide: Slide, live: dict[str, Any] | None = None) -> dict[str, An
 
 def spec_of(slide: Slide, frame: pd.DataFrame) -> dict[str, Any]:
     """The slide's chart of ``frame`` with type large enough for a projector."""
-    from .figures import for_projector
+    from engine.present.figures import for_projector
 
     return for_projector(get_experiment(slide.experiment).chart(frame, slide.chart))
 
@@ -468,7 +468,7 @@ def check_slide(slide: Slide, pending: str | None = None, *, render: bool = True
     seconds = time.perf_counter() - start
     render_seconds = 0.0
     if render:
-        from .figures import chart_bytes
+        from engine.present.figures import chart_bytes
 
         start = time.perf_counter()
         try:
@@ -497,7 +497,7 @@ def precompute_talk(
 
     Pending slides (phenomenon not built) are skipped. ``on_result(experiment, done, total)``.
     """
-    from .sweep import precompute
+    from engine.sweep import precompute
 
     groups: dict[tuple[str, str], list] = {}
     for slide in talk.slides:

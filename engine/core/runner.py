@@ -2,47 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import platform
-import time
 from typing import Any
 
 import pandas as pd
 
 from . import cache
 from .devices import resolve_device
-from .experiment import Experiment, Progress, RunContext, config_from_dict, config_to_dict
+from .experiment import Experiment, Progress, config_from_dict, config_to_dict
+from .compute import compute_entry
+from .registry import experiments, get_experiment
 from .validation import ConfigError
-
-_REGISTRY: dict[str, Experiment] = {}
-
-
-def experiments() -> dict[str, Experiment]:
-    """The registry ``name -> Experiment`` of every phenomenon (imported lazily)."""
-    from .phenomena import load_experiments
-
-    for name, exp in load_experiments().items():
-        _REGISTRY.setdefault(name, exp)
-    return _REGISTRY
-
-
-def get_experiment(name: str) -> Experiment:
-    """Look up an experiment or raise one clear ``ConfigError`` listing the known names.
-
-    Only the experiment's own phenomenon module is imported (a CLI call or a Dask worker that
-    needs linear_ae does not pay for torch models it never uses).
-    """
-    from .phenomena import load_experiments
-
-    if name not in _REGISTRY:
-        for found, exp in load_experiments(only=name.split(".", 1)[0]).items():
-            _REGISTRY.setdefault(found, exp)
-    if name not in _REGISTRY:
-        registry = experiments()
-        if name not in registry:
-            raise ConfigError(f"Unknown experiment {name!r}; known: {', '.join(sorted(registry))}.")
-    return _REGISTRY[name]
-
 
 def resolve_config(name: str, config: Any = None, *, preset: str = "quick") -> Any:
     """A validated config: ``None`` means the preset's default; a dict is merged onto it."""
@@ -59,35 +28,6 @@ def resolve_config(name: str, config: Any = None, *, preset: str = "quick") -> A
             f"Got {type(config).__name__} instead."
         )
     return config
-
-
-def compute_entry(
-    name: str, config: dict[str, Any], *, device: str = "cpu", progress: Progress | None = None
-) -> dict[str, Any]:
-    """Compute one entry without the cache (what a Dask or loky worker runs)."""
-    exp = get_experiment(name)
-    cfg = config_from_dict(exp.config_cls, config)
-    start = time.perf_counter()
-    frame = exp.compute(cfg, RunContext(device=device, progress=progress))
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{name}.compute returned {type(frame).__name__}, not a DataFrame")
-    meta = {
-        "seconds": round(time.perf_counter() - start, 4),
-        "device": device,
-        "torch": _package_version("torch"),
-        "python": platform.python_version(),
-        "host": platform.node(),
-        "computed_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "version": exp.version,
-    }
-    return cache.make_entry(frame.reset_index(drop=True), meta)
-
-
-def _package_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "absent"
 
 
 def run(

@@ -24,14 +24,14 @@ from typing import Any
 
 import pandas as pd
 
-from . import cache
-from .claims import FrameSource, ClaimResult, evaluate, format_value, scale_of
-from .devices import available_devices
-from .experiment import Experiment, Progress, config_to_dict
-from .phenomena import PHENOMENA, available
-from .runner import experiments
+from engine.core import cache
+from engine.present.claims import FrameSource, ClaimResult, evaluate, format_value, scale_of
+from engine.core.devices import available_devices
+from engine.core.experiment import Experiment, Progress, config_to_dict
+from engine.core.registry import PHENOMENA, available
+from engine.core.runner import experiments
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("torch", "numpy", "scipy", "pandas", "scikit-learn", "joblib", "altair",
             "vl-convert-python", "streamlit")
 FIGURE_FORMATS = ("png", "svg")
@@ -172,7 +172,7 @@ def _setup_table(exp: Experiment) -> Block:
 def _figure_blocks(exp: Experiment, preset: str, frame: pd.DataFrame, folder: Path,
                    written: list[Path]) -> list[Block]:
     """Write one frame's charts (PNG, SVG) and data (CSV) to ``folder``; blocks that show them."""
-    from .figures import figure_bytes
+    from engine.present.figures import figure_bytes
 
     stem = f"{exp.name}.{preset}"
     csv = folder / f"{stem}.csv"

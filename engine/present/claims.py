@@ -21,9 +21,9 @@ from typing import Any
 
 import pandas as pd
 
-from .experiment import Claim, Experiment, Progress
-from .phenomena import PHENOMENA
-from .runner import experiments, load_cached, run
+from engine.core.experiment import Claim, Experiment, Progress
+from engine.core.registry import PHENOMENA
+from engine.core.runner import experiments, load_cached, run
 
 REPRODUCED = "reproduced"
 DIFFERS = "differs"

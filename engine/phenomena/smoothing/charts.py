@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .smoothing import PAPER_CIFAR10, accuracy_curves, max_certifiable_radius
+from engine.phenomena.smoothing.experiments import PAPER_CIFAR10, accuracy_curves, max_certifiable_radius
 
 CLASS_COLORS = alt.Scale(domain=[0, 1], range=["#9ecae1", "#fdae6b"])
 POINT_COLORS = alt.Scale(domain=[0, 1], range=["#08519c", "#a63603"])

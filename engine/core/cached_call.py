@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from .compute import compute_entry
+
 
 def compute_cached(
     name: str,
@@ -22,6 +24,4 @@ def compute_cached(
     """Compute one cache entry; with ``precomputed`` store that entry instead (Dask, import)."""
     if precomputed is not None:
         return precomputed
-    from .runner import compute_entry
-
     return compute_entry(name, config, device=device, progress=progress)

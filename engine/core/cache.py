@@ -27,9 +27,10 @@ import joblib
 import pandas as pd
 
 from .cached_call import compute_cached
+from .entries import entry_is_valid, frame_digest, make_entry
 
 ENV_VAR = "PHENOMENA_CACHE"
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("engine.cache")
 
 
@@ -41,32 +42,6 @@ def cache_dir() -> Path:
 def entry_key(name: str, version: int, config: dict[str, Any]) -> str:
     """The stable hex key of one cache entry (also the index file's name)."""
     return joblib.hash([name, int(version), config])
-
-
-def frame_digest(frame: pd.DataFrame) -> str:
-    """SHA-256 over a frame's column names, dtypes and values (index ignored)."""
-    h = hashlib.sha256()
-    h.update(json.dumps([str(c) for c in frame.columns]).encode())
-    h.update(json.dumps([str(t) for t in frame.dtypes]).encode())
-    h.update(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
-    return h.hexdigest()
-
-
-def make_entry(frame: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
-    """Wrap a computed frame with its digest and provenance."""
-    return {"frame": frame, "digest": frame_digest(frame), "meta": dict(meta)}
-
-
-def entry_is_valid(entry: Any) -> bool:
-    """True for a well-formed entry whose frame still matches its digest."""
-    try:
-        return (
-            isinstance(entry, dict)
-            and isinstance(entry.get("frame"), pd.DataFrame)
-            and entry.get("digest") == frame_digest(entry["frame"])
-        )
-    except Exception:  # any damage inside the unpickled object counts as corrupt
-        return False
 
 
 _FUNCS: dict[tuple[str, str], Any] = {}

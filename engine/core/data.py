@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 DATA_ENV_VAR = "PHENOMENA_DATA"
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class DataUnavailable(RuntimeError):

@@ -29,10 +29,10 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from . import cache
-from .devices import on_small_model_threads
-from .experiment import Claim, Experiment, RunContext
-from .validation import (
+from engine.core import cache
+from engine.core.devices import on_small_model_threads
+from engine.core.experiment import Claim, Experiment, RunContext
+from engine.core.validation import (
     ConfigError,
     check_bool,
     check_choice,
@@ -800,7 +800,7 @@ def gd_kernel_predictor(K_train, Y, K_test, steps: int, lr: float) -> np.ndarray
 def compute_digits_agreement(config: DigitsAgreementConfig, ctx: RunContext) -> pd.DataFrame:
     """Rows per width: how close a trained centred network's test outputs are to the NTK predictor
     after the same number of GD steps (relative distance, argmax agreement) and both accuracies."""
-    from . import data
+    from engine.core import data
 
     split = data.digits(seed=config.seed)
     X, labels = split.X_train[: config.n_train], split.y_train[: config.n_train]
@@ -859,7 +859,7 @@ class ClassifyConfig:
 def load_images(config: ClassifyConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(X_train, y_train, X_test, y_test) images (n, C, H, W): digits standardised, or CIFAR-10 /255
     then per-channel standardised with training statistics (the paper's preprocessing)."""
-    from . import data
+    from engine.core import data
 
     if config.dataset == "digits":
         split = data.digits(seed=config.seed, flatten=False)
@@ -912,7 +912,7 @@ def compute_classify(config: ClassifyConfig, ctx: RunContext) -> pd.DataFrame:
 
 
 def _charts():
-    from . import ntk_charts
+    from engine.phenomena.ntk import charts as ntk_charts
 
     return ntk_charts
 

@@ -20,9 +20,18 @@ class ConfigError(ValueError):
     """A parameter is out of range or of the wrong type; the message is meant for users."""
 
 
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so a message never echoes a huge input whole."""
+    try:
+        text = repr(value)
+    except ValueError:  # int too large to print in full
+        text = f"<int with over {limit} digits>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _fail(config: Any, field: str, allowed: str, value: Any) -> None:
     raise ConfigError(
-        f"The '{field}' parameter of {type(config).__name__} must be {allowed}. Got {value!r} instead."
+        f"The '{field}' parameter of {type(config).__name__} must be {allowed}. Got {short_repr(value)} instead."
     )
 
 

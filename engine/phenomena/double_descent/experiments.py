@@ -9,7 +9,7 @@ align the time scales, the bump vanishes, and the early-stopped risk is often lo
 
 Notebook use::
 
-    from engine.double_descent import linear_risk, simulate_linear_gd, two_group_model
+    from engine.phenomena.double_descent.experiments import linear_risk, simulate_linear_gd, two_group_model
     model = two_group_model(scale_ratio=20.0)
     curves = linear_risk(t, model.feature_std, model.theta, 1.0, 100, model.lr(scaled=False))
 
@@ -31,10 +31,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from . import cache
-from .devices import torch_threads
-from .experiment import Claim, Experiment, RunContext, config_to_dict
-from .validation import (
+from engine.core import cache
+from engine.core.devices import torch_threads
+from engine.core.experiment import Claim, Experiment, RunContext, config_to_dict
+from engine.core.validation import (
     ConfigError,
     check_bool,
     check_choice,
@@ -723,7 +723,7 @@ def load_classification_data(config: NetworkConfig):
     """
     import torch
 
-    from . import data
+    from engine.core import data
 
     if config.dataset == "digits":
         split = data.digits(flatten=False, seed=config.seed)
@@ -1032,7 +1032,7 @@ def two_layer_bumps(frame: pd.DataFrame) -> dict[str, Bump]:
 
 def paper_data_message() -> str | None:
     """None when CIFAR-10 is on disk, else the :class:`engine.data.DataUnavailable` message."""
-    from . import data
+    from engine.core import data
 
     try:
         data.torchvision_images("cifar10", train=False, limit=1)
@@ -1091,7 +1091,7 @@ def _linear_quick_grid() -> list[LinearConfig]:
     ]
 
 
-from . import double_descent_charts as charts  # noqa: E402  (charts import nothing from here)
+from engine.phenomena.double_descent import charts  # noqa: E402  (charts import nothing from here)
 
 EXPERIMENTS = (
     Experiment(

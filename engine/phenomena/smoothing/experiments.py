@@ -34,10 +34,10 @@ import torch
 from scipy import ndimage, special, stats
 from torch import nn
 
-from . import cache
-from .data import DataUnavailable, Split, digits, torchvision_images
-from .experiment import Claim, Experiment, RunContext
-from .validation import ConfigError, check_bool, check_choice, check_float, check_float_tuple, check_int
+from engine.core import cache
+from engine.core.data import DataUnavailable, Split, digits, torchvision_images
+from engine.core.experiment import Claim, Experiment, RunContext
+from engine.core.validation import ConfigError, check_bool, check_choice, check_float, check_float_tuple, check_int
 
 #: The label :meth:`Smooth.certify` and :meth:`Smooth.predict` return when they abstain.
 ABSTAIN = -1
@@ -1116,7 +1116,7 @@ CLAIMS_ATTACK = (
 
 def _charts():
     """The chart module, imported on first use (altair is not needed to compute)."""
-    from . import smoothing_charts as charts
+    from engine.phenomena.smoothing import charts
 
     return charts
 

@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .ntk import PAPER_CIFAR, PAPER_CONVERGENCE
+from engine.phenomena.ntk.experiments import PAPER_CIFAR, PAPER_CONVERGENCE
 
 
 def convergence_chart(frame: pd.DataFrame) -> alt.Chart:

@@ -1,0 +1,44 @@
+"""Compute one cache entry without touching the cache (what the cached function, a loky or a Dask
+worker runs)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import time
+from typing import Any
+
+import pandas as pd
+
+from .entries import make_entry
+from .experiment import Progress, RunContext, config_from_dict
+from .registry import get_experiment
+
+
+def compute_entry(
+    name: str, config: dict[str, Any], *, device: str = "cpu", progress: Progress | None = None
+) -> dict[str, Any]:
+    """Compute one entry without the cache (what a Dask or loky worker runs)."""
+    exp = get_experiment(name)
+    cfg = config_from_dict(exp.config_cls, config)
+    start = time.perf_counter()
+    frame = exp.compute(cfg, RunContext(device=device, progress=progress))
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{name}.compute returned {type(frame).__name__}, not a DataFrame")
+    meta = {
+        "seconds": round(time.perf_counter() - start, 4),
+        "device": device,
+        "torch": _package_version("torch"),
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "computed_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "version": exp.version,
+    }
+    return make_entry(frame.reset_index(drop=True), meta)
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
