@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from engine.core.experiment import Claim, Experiment, RunContext, config_from_dict, config_to_dict
+from engine.core.experiment import Claim, Cost, Experiment, RunContext, config_from_dict, config_to_dict
 from engine.core.runner import experiments, get_experiment, is_cached, load_cached, resolve_config, run
 from engine.core.validation import ConfigError
 
@@ -21,6 +21,7 @@ def __getattr__(name: str):
 __all__ = [
     "EXPERIMENTS",
     "Claim",
+    "Cost",
     "ConfigError",
     "Experiment",
     "RunContext",

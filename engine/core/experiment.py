@@ -52,6 +52,18 @@ class Claim:
     paper_value: float | None = None  # the paper's number, where it has one
     unit: str = ""
     preset: str = "quick"  # the preset whose default config is measured
+    kind: str = "phenomenon"  # "phenomenon" (can fail if the effect is absent) or "sanity" (fails only on a bug)
+    paper_setup: str = ""  # what the paper's number measured: data set, model, scale ("CIFAR-10, ResNet-110")
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A run's estimated cost before it starts: peak memory (bytes) and a rough time (seconds on
+    one laptop core), with the config fields that drive it (named in a refusal)."""
+
+    bytes: float
+    seconds: float = 0.0
+    drivers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,8 @@ class Experiment:
     description: str = ""
     sweeps: Mapping[str, Callable[[], list]] = field(default_factory=dict)  # preset -> grid of configs
     claims: tuple[Claim, ...] = ()
+    setups: Mapping[str, str] = field(default_factory=dict)  # preset -> "data set, model, scale" in words
+    estimate: Callable[[Any], Cost] | None = None  # config -> Cost, checked before a run starts
 
     @property
     def phenomenon(self) -> str:

@@ -128,7 +128,7 @@ class Options(Constraint):
         return "one of " + ", ".join(repr(v) for v in self.values)
 
     def invalid_examples(self) -> list[Any]:
-        return ["no-such-option", None, 3]
+        return [v for v in ("no-such-option", None, 3, -1) if v not in self.values]
 
 
 @dataclass(frozen=True)
