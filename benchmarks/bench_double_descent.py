@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 import engine  # noqa: E402
 from engine.core import cache  # noqa: E402
 from engine.phenomena.double_descent import experiments as dd  # noqa: E402
+from engine.phenomena.double_descent import science as sci  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import median_seconds  # noqa: E402
@@ -29,10 +30,10 @@ from common import median_seconds  # noqa: E402
 def main() -> None:
     t = np.arange(10_000, dtype=np.float64)
     s, theta = np.geomspace(1.0, 0.05, 20), np.ones(20)
-    print(f"linear_risk, 10^4 steps x 20 features:      {median_seconds(lambda: dd.linear_risk(t, s, theta, 1.0, 100, 0.1), 21) * 1e3:7.1f} ms")
+    print(f"linear_risk, 10^4 steps x 20 features:      {median_seconds(lambda: sci.linear_risk(t, s, theta, 1.0, 100, 0.1), 21) * 1e3:7.1f} ms")
     m = dd.LINEAR_QUICK.model()
-    grid = dd.log_time_grid(10**5, 200)
-    sim = lambda: dd.simulate_linear_gd(grid, m.feature_std, m.theta, 1.0, 100, m.lr(False), seeds=20)  # noqa: E731
+    grid = sci.log_time_grid(10**5, 200)
+    sim = lambda: sci.simulate_linear_gd(grid, m.feature_std, m.theta, 1.0, 100, m.lr(False), seeds=20)  # noqa: E731
     print(f"simulate_linear_gd, 20 seeds x 201 times:  {median_seconds(sim, 11) * 1e3:7.1f} ms")
 
     def cold():

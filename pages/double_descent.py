@@ -3,8 +3,11 @@
 import pandas as pd
 import streamlit as st
 
+import engine
 import ui.widgets as w
+from engine.core.params import bounds
 from engine.phenomena.double_descent import experiments as dd
+from engine.phenomena.double_descent import readouts
 from ui import show
 from ui.sidebar import scale
 
@@ -18,16 +21,31 @@ st.markdown(
 )
 st.latex(r"R(t)=\sigma^2+\sum_i \Big[\underbrace{s_i^2\theta_i^2(1-\eta_i s_i^2)^{2t}}_{\text{bias}_i}"
          r"+\underbrace{\tfrac{\sigma^2}{n}\big(1-(1-\eta_i s_i^2)^{t}\big)^2}_{\text{variance}_i}\Big]")
+
+
+def _range(config_cls, field: str, low: float, high: float) -> tuple[float, float]:
+    """The page's slider range, clipped to the field's declared bounds."""
+    lo, hi = bounds(config_cls, field)
+    return max(low, lo if lo is not None else low), min(high, hi if hi is not None else high)
+
+
+def _setup(name: str) -> None:
+    """One caption naming the quick setup beside the paper's (they differ: say so)."""
+    setups = engine.get_experiment(name).setups
+    st.caption(f"Live (quick scale): {setups['quick']}. Paper: {setups['paper']}.")
+
+
 VIEWS = ("Linear model", "Two-layer network", "Classifier with label noise", "Width (model-wise)")
 view = w.radio("View", "dd_view", VIEWS, VIEWS[0], horizontal=True)
 
 if view == VIEWS[0]:
     c1, c2, c3 = st.columns(3)
     with c1:
-        noise = w.slider("noise std σ", "dd_noise", 0.0, 3.0, 1.0, 0.1)
+        noise = w.slider("noise std σ", "dd_noise", *_range(dd.LinearConfig, "noise_std", 0.0, 3.0), 1.0, 0.1)
         n = w.select_slider("training samples n", "dd_n", [25, 50, 100, 200, 400, 1000], 100)
     with c2:
-        ratio = w.slider("scale ratio s_fast / s_slow", "dd_ratio", 1.0, 50.0, 20.0, 1.0)
+        ratio = w.slider("scale ratio s_fast / s_slow", "dd_ratio", *_range(dd.LinearConfig, "scale_ratio", 1.0, 50.0),
+                         20.0, 1.0)
         lr = w.select_slider("step size η (fast group)", "dd_lr", [0.01, 0.03, 0.1, 0.3, 1.0, 2.5], 0.1)
     with c3:
         scaled = w.toggle("scale the slow group's step size", "dd_scaled", True)
@@ -36,13 +54,14 @@ if view == VIEWS[0]:
         factor = w.select_slider("its factor", "dd_factor", factors, factors[0], disabled=not scaled)
     overrides = {"noise_std": noise, "n": n, "scale_ratio": ratio, "lr": lr, "scaled": scaled,
                  "lr_factor": 0.0 if factor == factors[0] else float(factor)}
+    _setup("double_descent.linear")
     frame = show.run("double_descent.linear", overrides)
     if frame is not None:
-        if (message := dd.divergence_message(frame)) is not None:
+        if (message := readouts.divergence_message(frame)) is not None:
             st.error(message)
         show.chart("double_descent.linear", frame, "layers")
         show.chart("double_descent.linear", frame, "risk")
-        st.dataframe(dd.bump_table(dd.linear_bumps(frame)), hide_index=True)
+        st.dataframe(readouts.bump_table(readouts.linear_bumps(frame), readouts.diverged_runs(frame)), hide_index=True)
         st.markdown(
             "**What to notice.** The fast group (std 1) reaches its bias-variance optimum after about "
             "$1/\\eta$ steps; its variance then keeps rising while the slow group's bias is still high: "
@@ -56,20 +75,26 @@ if view == VIEWS[0]:
 elif view == VIEWS[1]:
     c1, c2 = st.columns(2)
     with c1:
-        noise = w.slider("label noise std", "dd_tl_noise", 0.0, 5.0, 0.0, 0.5)
+        noise = w.slider("label noise std", "dd_tl_noise", *_range(dd.TwoLayerConfig, "noise_std", 0.0, 5.0), 0.0, 0.5)
     with c2:
         hidden = w.select_slider("hidden width", "dd_width", [50, 100, 250, 500], 250)
+    _setup("double_descent.two_layer")
     frame = show.run("double_descent.two_layer", {"noise_std": noise, "hidden": hidden})
     if frame is not None:
-        if (message := dd.divergence_message(frame)) is not None:
+        if (message := readouts.divergence_message(frame, advice=readouts.NETWORK_ADVICE)) is not None:
             st.error(message)
+        if (message := readouts.spike_message(frame)) is not None:
+            st.warning(message)
         show.chart("double_descent.two_layer", frame)
-        st.dataframe(dd.bump_table(dd.two_layer_bumps(frame)), hide_index=True)
+        unstable = {s for s, steps in readouts.two_layer_spikes(frame).items() if len(steps)}
+        bumps = readouts.two_layer_bumps(frame)
+        st.dataframe(readouts.bump_table(bumps, readouts.diverged_runs(frame), unstable), hide_index=True)
         st.markdown(
-            "**What to notice.** Linear(50, 250) → ReLU → Linear(250, 1), second layer initialised ×0.01, "
+            f"**What to notice.** Linear(50, {hidden}) → ReLU → Linear({hidden}, 1), second layer initialised ×0.01, "
             "full-batch GD. With one step size (8e-5) the L1 risk dips, rises and falls again: the two layers "
-            "learn on different time scales. A first-layer step of 1e-6 gives a monotone curve (paper "
-            "Fig. 3: 14.5 → 6.4 → 9.9 → 6.06 with one step size; monotone to 5.74 when scaled)."
+            "learn on different time scales. A first-layer step of 1e-6 should give a monotone curve (paper "
+            "Fig. 3: 14.5 → 6.4 → 9.9 → 6.06 with one step size; monotone to 5.74 when scaled). " + readouts.scaled_verdict(frame) +
+            " Our data and init are our own seeded draws (1000 test points), so levels differ from the paper's."
         )
 
 elif view == VIEWS[2]:
@@ -81,15 +106,16 @@ elif view == VIEWS[2]:
     with c3:
         final = w.select_slider("final-layer step-size factor", "dd_final", [0.01, 0.1, 0.5, 2.0], 0.01)
     base = {"label_noise": noise, "width": width}
-    frames = [show.run_on_demand(dd.NETWORK_NAME, o, seconds="about 5 s", key=f"dd_run_{i}")
-              for i, o in enumerate((base, {**base, "final_lr_scale": final}))]
+    _setup(dd.NETWORK_NAME)
+    frames = show.run_on_demand(dd.NETWORK_NAME, [base, {**base, "final_lr_scale": final}], key="dd_run") or [None]
     if all(f is not None for f in frames):
         both = pd.concat(frames, ignore_index=True)
-        if (message := dd.divergence_message(both.assign(schedule=both["run"]))) is not None:
+        if (message := readouts.divergence_message(both, key="run", advice=readouts.NETWORK_ADVICE)) is not None:
             st.error(message)
         show.chart(dd.NETWORK_NAME, both, "error", key="quick")
         show.chart(dd.NETWORK_NAME, both, "train", key="quick")
-        st.dataframe(dd.bump_table({r: dd.network_bump(g) for r, g in both.groupby("run")}), hide_index=True)
+        bumps = {r: readouts.network_bump(g) for r, g in both.groupby("run", sort=False)}
+        st.dataframe(readouts.bump_table(bumps, readouts.diverged_runs(both, key="run")), hide_index=True)
     st.markdown(
         "**What to notice.** Digits with noisy labels, SGD without momentum, $\\eta_0/\\sqrt{1+k/512}$. With one "
         "step size the test error dips, rises while the net memorises the wrong labels, and falls again once it "
@@ -112,10 +138,11 @@ else:
     with c1:
         n = w.select_slider("training samples n", "dd_rf_n", [50, 100, 200], 100)
     with c2:
-        noise = w.slider("label noise std", "dd_rf_noise", 0.0, 1.0, 0.3, 0.1)
+        noise = w.slider("label noise std", "dd_rf_noise", *_range(dd.WidthConfig, "noise_std", 0.0, 1.0), 0.3, 0.1)
     with c3:
         network = w.toggle("also train MLPs on digits (slow)", "dd_wnet", False)
     widths = tuple(sorted({5, 10, 20, 40, n // 2, n - 10, n - 5, n, n + 5, n + 10, 2 * n, 5 * n, 10 * n}))
+    _setup("double_descent.width")
     frame = show.run("double_descent.width", {"n": n, "noise_std": noise, "network": network, "widths": widths})
     if frame is not None:
         show.chart("double_descent.width", frame)

@@ -1,7 +1,8 @@
 """Charts of the double-descent experiments: pure ``DataFrame -> alt.Chart`` functions.
 
 Time axes are logarithmic (the paper plots risk against log time); rows that are not finite
-(past a divergence) are dropped before drawing.
+(past a divergence) are dropped before drawing.  Every categorical colour has a fixed domain, so
+a colour means one thing on every setting, and legends sit below the plot with unclipped labels.
 """
 
 from __future__ import annotations
@@ -10,18 +11,35 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-#: The paper's CIFAR-10 reference points (run, what, epoch, test error), drawn on CIFAR-10 frames.
-_CNN_REFERENCE = (
-    ("final layer x1", "early minimum", 30, 0.199),
-    ("final layer x1", "peak", 170, 0.295),
-    ("final layer x1", "final", 4000, 0.263),
-    ("final layer x0.01", "minimum, no second descent", 64, 0.159),
-    ("final layer x0.01", "later", 4000, 0.244),
-    ("final layer x2", "early minimum", 25, 0.222),
-    ("final layer x2", "peak", 212, 0.310),
-    ("final layer x2", "final", 4000, 0.278),
-)
-_TWO_LAYER_REFERENCE = (("early minimum", 6.4), ("peak", 9.9), ("final", 6.06), ("scaled: final", 5.74))
+from engine.phenomena.double_descent import paper
+from engine.phenomena.double_descent.science import SAME, SCALED, spikes
+
+#: Curves of the linear view, in legend order, and their colours.
+CURVES = ("risk", "risk (simulated GD)", "bias (fast)", "variance (fast)", "bias (slow)", "variance (slow)")
+_CURVE_COLOURS = ("#1f3b73", "#d6338a", "#4c9be8", "#f08a24", "#2a9d8f", "#b23a48")
+SCHEDULES = (SAME, SCALED)
+_SCHEDULE_COLOURS = ("#d62728", "#1f77b4")
+SOURCES = ("closed form", "simulated GD")
+#: Network runs the page and the paper presets produce (final-layer step-size factors).
+RUNS = ("final layer x1", "final layer x0.01", "final layer x0.1", "final layer x0.5", "final layer x2")
+_RUN_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")
+
+
+def _legend(columns: int = 3) -> alt.Legend:
+    return alt.Legend(orient="bottom", columns=columns, labelLimit=0, titleLimit=0)
+
+
+def _domain(fixed: tuple, present: pd.Series) -> list:
+    """The fixed domain, plus any value the frame holds that it lacks (kept, never dropped)."""
+    extra = [v for v in pd.unique(present) if v not in fixed]
+    return list(fixed) + sorted(str(v) for v in extra)
+
+
+def _colour(field: str, title: str, fixed: tuple, colours: tuple, present: pd.Series, columns: int = 3) -> alt.Color:
+    domain = _domain(fixed, present)
+    palette = list(colours) + ["#7f7f7f", "#8c564b", "#e377c2", "#bcbd22"][: max(0, len(domain) - len(colours))]
+    return alt.Color(f"{field}:N", title=title, scale=alt.Scale(domain=domain, range=palette[: len(domain)]),
+                     legend=_legend(columns))
 
 
 def _finite(frame: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -44,17 +62,19 @@ def linear_layers(frame: pd.DataFrame) -> alt.Chart:
         .mark_line()
         .encode(
             x=alt.X("t:Q", scale=alt.Scale(type="log"), title="GD step t (log scale)"),
-            y=alt.Y("value:Q", title="excess risk R(t) - noise² (squared error)"),
-            color=alt.Color("curve:N", title="curve"),
-            strokeDash=alt.StrokeDash("source:N", title="source"),
+            y=alt.Y("value:Q", title="excess risk R(t) - σ² (squared error)"),
+            color=_colour("curve", "curve", CURVES, _CURVE_COLOURS, data["curve"]),
+            strokeDash=alt.StrokeDash("source:N", title="source", scale=alt.Scale(domain=list(SOURCES)),
+                                      legend=_legend(2)),
             size=alt.condition(alt.datum.component == "risk", alt.value(3), alt.value(1.5)),
             tooltip=["schedule:N", "curve:N", alt.Tooltip("t:Q", format=",.0f"),
                      alt.Tooltip("value:Q", format=".4f"), alt.Tooltip("value_se:Q", format=".4f")],
         )
+        .properties(width=360)
     )
-    return alt.layer(lines, data=data).facet(column=alt.Column("schedule:N", title=None)).properties(
-        title="Epoch-wise double descent as a sum of two bias-variance trade-offs"
-    )
+    return alt.layer(lines, data=data).facet(
+        column=alt.Column("schedule:N", title=None, sort=list(SCHEDULES))
+    ).properties(title="Epoch-wise double descent as a sum of two bias-variance trade-offs")
 
 
 def linear_risk_compare(frame: pd.DataFrame) -> alt.Chart:
@@ -63,36 +83,52 @@ def linear_risk_compare(frame: pd.DataFrame) -> alt.Chart:
     base = alt.Chart(data).encode(
         x=alt.X("t:Q", scale=alt.Scale(type="log"), title="GD step t (log scale)"),
         y=alt.Y("value:Q", title="excess risk (squared error)"),
-        color=alt.Color("schedule:N", title="step sizes"),
+        color=_colour("schedule", "step sizes", SCHEDULES, _SCHEDULE_COLOURS, data["schedule"]),
         tooltip=["schedule:N", "source:N", alt.Tooltip("t:Q", format=",.0f"), alt.Tooltip("value:Q", format=".4f")],
     )
     closed = base.transform_filter(alt.datum.source == "closed form").mark_line(strokeWidth=3)
     simulated = base.transform_filter(alt.datum.source == "simulated GD").mark_point(size=20, filled=True)
-    return (closed + simulated).properties(title="Risk over time: one step size vs. scaled step sizes")
+    return (closed + simulated).properties(
+        title="Risk over time: one step size vs. scaled step sizes (lines: closed form, dots: simulated GD)")
 
 
 def two_layer_risk(frame: pd.DataFrame) -> alt.Chart:
-    """L1 test risk over GD steps of both runs, with the paper's reported levels as rules."""
+    """L1 test risk over GD steps of both runs, the paper's reported levels as dashed rules, and
+    red crosses where a run rose above its starting risk (an instability, see :func:`science.spikes`)."""
     data = _finite(frame[frame["step"] > 0], "l1_risk")
+    colour = _colour("schedule", "step sizes", SCHEDULES, _SCHEDULE_COLOURS, data["schedule"], columns=2)
+    x = alt.X("step:Q", scale=alt.Scale(type="log", nice=False), title="full-batch GD step (log scale)")
     lines = alt.Chart(data).mark_line(strokeWidth=2.5).encode(
-        x=alt.X("step:Q", scale=alt.Scale(type="log"), title="full-batch GD step (log scale)"),
-        y=alt.Y("l1_risk:Q", title="test risk  E|f(x) - y|  (L1)"),
-        color=alt.Color("schedule:N", title="step sizes"),
+        x=x, y=alt.Y("l1_risk:Q", title="test risk  E|f(x) - y|  (L1)"), color=colour,
         tooltip=["schedule:N", "step:Q", alt.Tooltip("l1_risk:Q", format=".3f"), alt.Tooltip("train_loss:Q", format=".3g")],
     )
-    ref = pd.DataFrame(_TWO_LAYER_REFERENCE, columns=["paper", "l1_risk"])
+    ref = pd.DataFrame(paper.TWO_LAYER_REFERENCE, columns=["paper", "l1_risk"])
     rules = alt.Chart(ref).mark_rule(strokeDash=[4, 4], color="gray").encode(
         y="l1_risk:Q", tooltip=[alt.Tooltip("paper:N", title="paper Fig. 3"), "l1_risk:Q"]
     )
-    return (lines + rules).properties(title="Two-layer ReLU network: test risk over time (dashed: paper's levels)")
+    layers = [lines, rules]
+    start = frame[frame["step"] == 0].groupby("schedule")["l1_risk"].first()
+    flagged = [g[g["step"].isin(spikes(g["step"].to_numpy(), g["l1_risk"].to_numpy()))]
+               for s, g in frame.sort_values("step").groupby("schedule") if s in start.index]
+    flagged = _finite(pd.concat(flagged), "l1_risk") if flagged else data.iloc[:0]
+    if len(flagged):
+        layers.append(alt.Chart(flagged.assign(note="above the starting risk: unstable step")).mark_point(
+            shape="cross", size=80, color="black", filled=True).encode(
+            x="step:Q", y="l1_risk:Q", tooltip=["schedule:N", "step:Q", alt.Tooltip("l1_risk:Q", format=".1f"), "note:N"]))
+    crosses = "; crosses: above the starting risk, unstable" if len(flagged) else ""
+    return alt.layer(*layers).properties(
+        title=f"Two-layer ReLU network: test risk over time (dashed: paper's levels{crosses})")
 
 
 def network_error(frame: pd.DataFrame) -> alt.Chart:
     """Test error per epoch (faint) and its 9-point smoothing (bold) per run; CIFAR-10: paper points."""
     data = _finite(frame, "test_error")
+    runs = pd.concat([data["run"], pd.Series([r[0] for r in paper.CNN_REFERENCE])]) \
+        if len(data) and (data["dataset"] == "cifar10").any() else data["run"]
+    colour = _colour("run", "step sizes", RUNS, _RUN_COLOURS, runs)
     base = alt.Chart(data).encode(
         x=alt.X("epoch:Q", scale=alt.Scale(type="log"), title="epoch (log scale)"),
-        color=alt.Color("run:N", title="step sizes"),
+        color=colour,
         tooltip=["run:N", "epoch:Q", alt.Tooltip("test_error:Q", format=".3f"),
                  alt.Tooltip("test_error_smooth:Q", format=".3f"), alt.Tooltip("train_error:Q", format=".3f")],
     )
@@ -100,9 +136,9 @@ def network_error(frame: pd.DataFrame) -> alt.Chart:
     smoothed = base.mark_line(strokeWidth=3).encode(y="test_error_smooth:Q")
     layers = [raw, smoothed]
     if len(data) and (data["dataset"] == "cifar10").any():
-        ref = pd.DataFrame(_CNN_REFERENCE, columns=["run", "paper", "epoch", "test_error"])
+        ref = pd.DataFrame(paper.CNN_REFERENCE, columns=["run", "paper", "epoch", "test_error"])
         layers.append(alt.Chart(ref).mark_point(shape="diamond", size=90, filled=True).encode(
-            x="epoch:Q", y="test_error:Q", color="run:N",
+            x="epoch:Q", y="test_error:Q", color=colour,
             tooltip=["run:N", alt.Tooltip("paper:N", title="paper"), "epoch:Q", "test_error:Q"],
         ))
     return alt.layer(*layers).properties(title="Test error over training (bold: 9-epoch average)")
@@ -114,7 +150,7 @@ def network_train(frame: pd.DataFrame) -> alt.Chart:
     return alt.Chart(data).mark_line().encode(
         x=alt.X("epoch:Q", scale=alt.Scale(type="log"), title="epoch (log scale)"),
         y=alt.Y("train_error:Q", title="training error on noisy labels (fraction)"),
-        color=alt.Color("run:N", title="step sizes"),
+        color=_colour("run", "step sizes", RUNS, _RUN_COLOURS, data["run"]),
         tooltip=["run:N", "epoch:Q", alt.Tooltip("train_error:Q", format=".3f")],
     ).properties(title="Fitting the noisy labels")
 
@@ -125,7 +161,7 @@ def width_curve(frame: pd.DataFrame) -> alt.Chart:
     charts = []
     for model, sub in data.groupby("model", sort=False):
         line = alt.Chart(sub).mark_line(point=True).encode(
-            x=alt.X("width:Q", scale=alt.Scale(type="log"), title="width (features / base channels, log scale)"),
+            x=alt.X("width:Q", scale=alt.Scale(type="log"), title="width (features / hidden units, log scale)"),
             y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=str(sub["metric"].iloc[0])),
             tooltip=["model:N", "width:Q", alt.Tooltip("value:Q", format=".4f"), alt.Tooltip("value_se:Q", format=".4f")],
         ).properties(title=str(model), width=320)
