@@ -31,4 +31,4 @@ def cached_view() -> None:
 if __name__ == "__main__":
     engine.run("linear_ae.dynamics", device="cpu")  # warm imports and fill the cache
     report("linear_ae.dynamics quick, cold (4 variants x 20k steps)", median_seconds(cold, 5), 1.0)
-    report("linear_ae.dynamics quick, cached load + 3 chart specs", median_seconds(cached_view, 10), 0.3)
+    report("linear_ae.dynamics quick, cached load + 4 chart specs", median_seconds(cached_view, 10), 0.3)
