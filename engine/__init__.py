@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from engine.core.experiment import Claim, Cost, Experiment, RunContext, config_from_dict, config_to_dict
-from engine.core.runner import experiments, get_experiment, is_cached, load_cached, resolve_config, run
+from engine.core.runner import RunError, experiments, get_experiment, is_cached, load_cached, resolve_config, run
 from engine.core.validation import ConfigError
 
 
@@ -25,6 +25,7 @@ __all__ = [
     "ConfigError",
     "Experiment",
     "RunContext",
+    "RunError",
     "config_from_dict",
     "config_to_dict",
     "experiments",

@@ -1,103 +1,176 @@
-"""Carry a cache to the talk laptop as one file that cannot execute code.
+"""Carry a cache to the talk laptop as one file that cannot execute code, and import one safely.
 
 A bundle is a zip archive holding ``manifest.json`` and one Parquet file per result. The manifest
-lists, per entry, the experiment, its version, its config, the SHA-256 of the Parquet bytes and the
-frame digest. Import reads only JSON and Parquet (never a pickle), checks every hash, and refuses
-the whole bundle with a clear message if anything is missing, damaged or tampered with, before
-it writes a single entry.
+lists, per entry, the experiment, its version, its config, its cache key, the SHA-256 of the
+Parquet bytes, the frame's digest bound to the key, and its provenance (where and when computed).
+
+Import treats a bundle as input from a stranger. It reads only JSON and Parquet (never a pickle)
+and checks, before it writes anything:
+
+* sizes from the zip's headers, before decompressing: at most :data:`MAX_ENTRIES` entries,
+  :data:`MAX_MEMBER_BYTES` per member and :data:`MAX_TOTAL_BYTES` in all; every member is then read
+  through a cap, so a header that lies about its size cannot blow memory up; rows and columns are
+  read from each Parquet footer before its data (:data:`MAX_ROWS`, :data:`MAX_CELLS`);
+* the manifest against a strict schema (no unknown fields, no NaN/Infinity, safe member names,
+  no member outside the manifest);
+* meaning: every experiment registered, every config valid for the experiment's Config class, its
+  key recomputed from (experiment, version, config) and matched; entries of another science version
+  are reported as stale and left out;
+* bytes: each member's SHA-256 and the frame's digest.
+
+Entries are staged in memory and committed only when every one passed (a failed write rolls back
+what was written), so a refused bundle writes nothing. ``verify=N`` recomputes N random quick-scale
+entries and compares them within a tolerance before committing.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import logging
+import os
+import random
+import re
+import tempfile
+import time
 import zipfile
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from engine.core import cache
-from engine.core.experiment import config_to_dict
-from engine.core.runner import get_experiment
-from engine.core.validation import ConfigError
+from engine.core.entries import bound_digest, clean_meta, frame_digest, frame_from_parquet, frame_to_parquet
+from engine.core.experiment import config_from_dict
+from engine.core.registry import get_experiment
+from engine.core.runner import canonical_values
+from engine.core.validation import ConfigError, short_repr
 
-FORMAT = "phenomena-lab-bundle/1"
+FORMAT = "phenomena-lab-bundle/2"
+FORMAT_V1 = "phenomena-lab-bundle/1"  # no key field; still read
+MAX_ENTRIES = 5_000
+MAX_MANIFEST_BYTES = 16 * 2**20
+MAX_MEMBER_BYTES = 64 * 2**20
+MAX_TOTAL_BYTES = 512 * 2**20
+MAX_ROWS = 1_000_000  # per entry
+MAX_COLUMNS = 1_000  # per entry
+MAX_CELLS = 50_000_000  # rows x columns over the whole bundle (about 400 MB as float64)
+RTOL, ATOL = 1e-4, 1e-6  # --verify tolerance on numeric columns
+
+log = logging.getLogger("engine.bundle")
+_MEMBER = re.compile(r"^entries/[0-9a-f]{32}\.parquet$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_TOP_FIELDS = {"format", "entries", "created_at", "created_by"}
+_ENTRY_FIELDS = {"experiment", "version", "config", "file", "sha256", "digest"}
+_OPTIONAL_FIELDS = {"meta", "rows", "key"}
 
 
 class BundleError(ValueError):
-    """A bundle is unreadable, damaged or tampered with; nothing was imported."""
+    """A bundle is unreadable, too large, damaged or tampered with; nothing was imported."""
+
+
+@dataclass
+class Staged:
+    """One verified entry waiting to be committed."""
+
+    experiment: str
+    version: int
+    config: dict[str, Any]  # canonical values
+    frame: pd.DataFrame
+    meta: dict[str, Any]
+
+
+@dataclass
+class ImportResult:
+    """What an import did: entries written, entries already present, stale ones left out, checks."""
+
+    imported: int = 0
+    unchanged: int = 0
+    stale: list[str] = field(default_factory=list)
+    verified: list[str] = field(default_factory=list)
+
+    def lines(self, where: str) -> list[str]:
+        out = [f"imported {self.imported + self.unchanged} results into {where} "
+               f"({self.imported} new or replaced, {self.unchanged} already there)"]
+        out += [f"  stale, not imported: {s}" for s in self.stale]
+        out += [f"  verified: {v}" for v in self.verified]
+        return out
+
+
+# -- export --------------------------------------------------------------------------------
+
+
+def check_output_file(path: str | Path, what: str = "bundle") -> Path:
+    """``path`` if a file can be written there: not a folder, in a folder that exists."""
+    path = Path(path)
+    if path.is_dir():
+        raise BundleError(f"{short_repr(str(path))} is a folder; give a file name for the {what}.")
+    if not path.parent.is_dir():
+        raise BundleError(f"the folder of {short_repr(str(path))} does not exist.")
+    return path
 
 
 def export_bundle(path: str | Path, names: list[str] | None = None, preset: str | None = None) -> int:
-    """Write every valid cached entry into the bundle at ``path``; return the count.
+    """Write every valid, current cached entry into the bundle at ``path``; return the count.
 
-    ``names`` keeps those experiments only; ``preset`` keeps the configs of that preset's grid at
-    the experiment's current version (e.g. only the paper-scale results). Never computes: an
-    entry that is missing or damaged is left out.
+    ``names`` keeps those experiments only; ``preset`` keeps the configs of that preset's grid (e.g.
+    only the paper-scale results). Never computes and never unpickles: an entry that is missing,
+    damaged, of an old version or bound to another key is left out. Written atomically.
     """
-    entries = []
-    grids: dict[str, list[dict]] = {}  # experiment -> its preset grid as plain dicts, built once
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for record in cache.index_records():
-            name = record["experiment"]
-            if (names and name not in names) or (preset and not _in_grid(record, preset, grids)):
-                continue
-            entry = cache.load_valid(name, record["version"], record["config"])
-            if entry is None:
-                continue
-            payload = _parquet_bytes(entry["frame"])
-            member = f"entries/{cache.entry_key(name, record['version'], record['config'])}.parquet"
-            archive.writestr(member, payload)
-            entries.append({
-                "experiment": name,
-                "version": record["version"],
-                "config": record["config"],
-                "file": member,
-                "sha256": hashlib.sha256(payload).hexdigest(),
-                "digest": cache.frame_digest(pd.read_parquet(io.BytesIO(payload))),
-                "meta": entry.get("meta", {}),
-            })
-        archive.writestr("manifest.json", json.dumps({"format": FORMAT, "entries": entries}, indent=1))
+    path = check_output_file(path)
+    entries, grids = [], {}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bundle-", suffix=".tmp")
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for record in cache.index_records():
+                item = _export_one(archive, record, names, preset, grids)
+                if item is not None:
+                    entries.append(item)
+            archive.writestr("manifest.json", json.dumps({"format": FORMAT, "entries": entries}, indent=1))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return len(entries)
 
 
-def manifest(path: str | Path) -> list[dict]:
-    """The manifest's entries (experiment, version, config, file, hashes, meta); [] if unreadable."""
+def _export_one(archive: zipfile.ZipFile, record: dict, names, preset, grids) -> dict | None:
+    name = record["experiment"]
     try:
-        with zipfile.ZipFile(path) as archive:
-            return list(json.loads(archive.read("manifest.json")).get("entries", []))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return []
-
-
-def import_bundle(path: str | Path) -> int:
-    """Verify the whole bundle, then store its entries in the cache; return the count."""
-    verified = []
-    try:
-        with zipfile.ZipFile(path) as archive:
-            manifest = json.loads(archive.read("manifest.json"))
-            if manifest.get("format") != FORMAT:
-                raise BundleError(f"{path} is not a Phenomena Lab bundle (format {manifest.get('format')!r}).")
-            for item in manifest["entries"]:
-                payload = archive.read(item["file"])
-                if hashlib.sha256(payload).hexdigest() != item["sha256"]:
-                    raise BundleError(f"{path}: {item['file']} does not match its hash; the bundle was damaged "
-                                      "or edited. Nothing was imported.")
-                frame = pd.read_parquet(io.BytesIO(payload))
-                entry = cache.make_entry(frame, item.get("meta", {}))
-                if entry["digest"] != item["digest"]:
-                    raise BundleError(f"{path}: {item['file']} holds different data than its manifest says. "
-                                      "Nothing was imported.")
-                verified.append((item["experiment"], int(item["version"]), item["config"], entry))
-    except BundleError:
-        raise
-    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as err:
-        raise BundleError(f"{path} is not a readable bundle ({type(err).__name__}: {err}). "
-                          "Nothing was imported.") from None
-    for name, version, config, entry in verified:
-        cache.store(name, version, config, entry)
-    return len(verified)
+        exp = get_experiment(name)
+    except ConfigError:
+        return None
+    if (names and name not in names) or record["version"] != exp.version:
+        return None
+    if preset and not _in_grid(record, preset, grids):
+        return None
+    entry = cache.load_valid(name, record["version"], record["config"])
+    if entry is None:
+        log.warning("left %s %s out of the bundle: its cache entry is missing, damaged or not bound to its key",
+                    name, short_repr(record["config"]))
+        return None
+    key = cache.entry_key(name, record["version"], record["config"])
+    payload = frame_to_parquet(entry["frame"])
+    member = f"entries/{key}.parquet"
+    archive.writestr(member, payload)
+    return {
+        "experiment": name,
+        "version": record["version"],
+        "config": record["config"],
+        "key": key,
+        "file": member,
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "digest": bound_digest(key, frame_from_parquet(payload)),
+        "rows": len(entry["frame"]),
+        "meta": entry.get("meta", {}),
+    }
 
 
 def _in_grid(record: dict, preset: str, grids: dict[str, list[dict]] | None = None) -> bool:
@@ -110,13 +183,295 @@ def _in_grid(record: dict, preset: str, grids: dict[str, list[dict]] | None = No
     try:
         exp = get_experiment(name)
         if name not in grids:
-            grids[name] = [config_to_dict(c) for c in exp.grid(preset)]
+            grids[name] = [canonical_values(c) for c in exp.grid(preset)]
     except ConfigError:  # an experiment that no longer exists or has no such preset
         return False
     return record["version"] == exp.version and record["config"] in grids[name]
 
 
-def _parquet_bytes(frame: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
+# -- import --------------------------------------------------------------------------------
+
+
+def manifest(path: str | Path) -> list[dict]:
+    """The bundle's entries that pass every check but the hashes (experiment, version, canonical
+    config); [] if the bundle is unreadable or refused."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            items, fmt = _read_manifest(archive)
+            out = []
+            for number, item in enumerate(items, 1):
+                name, version, values, _ = _check_meaning(item, fmt, number)
+                if values is not None:
+                    out.append({"experiment": name, "version": version, "config": values})
+            return out
+    except (BundleError, OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, RecursionError):
+        return []
+
+
+def import_bundle(path: str | Path, verify: int = 0) -> int:
+    """Verify the whole bundle, then store its current entries in the cache; return how many of its
+    entries are now cached (new, replaced or already there)."""
+    result = import_report(path, verify=verify)
+    return result.imported + result.unchanged
+
+
+def import_report(path: str | Path, verify: int = 0, rng: random.Random | None = None) -> ImportResult:
+    """Check everything (see the module docstring), optionally recompute ``verify`` random
+    quick-scale entries, then commit all entries or none. Raises :class:`BundleError` (one line)."""
+    label = short_repr(Path(str(path)).name, 60)
+    result = ImportResult()
+    try:
+        staged = _stage(Path(path), label, result)
+        _verify(staged, verify, rng or random.Random(), label, result)
+    except BundleError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, EOFError, RuntimeError, RecursionError, MemoryError,
+            NotImplementedError, zipfile.BadZipFile, zlib.error, pa.ArrowException) as err:
+        raise BundleError(f"{label} is not a readable bundle ({type(err).__name__}: {short_repr(str(err))}). "
+                          "Nothing was imported.") from None
+    _commit(staged, label, result)
+    return result
+
+
+def _stage(path: Path, label: str, result: ImportResult) -> list[Staged]:
+    """Every check, in memory; nothing is written."""
+    if not path.is_file():
+        raise BundleError(f"{label} is not a readable bundle (no such file). Nothing was imported.")
+    staged, cells, seen = [], 0, set()
+    with zipfile.ZipFile(path) as archive:
+        items, fmt = _read_manifest(archive, label)
+        infos = {info.filename: info for info in archive.infolist()}
+        wanted = {item["file"] for item in items} | {"manifest.json"}
+        extra = sorted(set(infos) - wanted)
+        if extra:
+            raise _refuse(label, f"it holds a member the manifest does not list ({short_repr(extra[0])})")
+        for number, item in enumerate(items, 1):
+            name, version, values, key = _check_meaning(item, fmt, number, label)
+            if values is None:
+                result.stale.append(f"{name} version {version} (current: {get_experiment(name).version})")
+                continue
+            if key in seen:
+                raise _refuse(label, f"entry {number} repeats the key of an earlier entry")
+            seen.add(key)
+            if item["file"] not in infos:
+                raise _refuse(label, f"entry {number} names a missing member {item['file']}")
+            payload = _read_capped(archive, infos[item["file"]], MAX_MEMBER_BYTES, label)
+            if hashlib.sha256(payload).hexdigest() != item["sha256"]:
+                raise BundleError(f"{label}: {item['file']} does not match its hash; the bundle was damaged "
+                                  "or edited. Nothing was imported.")
+            cells += _check_shape(payload, number, label)
+            if cells > MAX_CELLS:
+                raise _refuse(label, f"its frames hold over {MAX_CELLS:,} cells in all")
+            frame = frame_from_parquet(payload)
+            expected = frame_digest(frame) if fmt == FORMAT_V1 else bound_digest(item["key"], frame)
+            if expected != item["digest"]:
+                raise BundleError(f"{label}: {item['file']} holds different data than its manifest says. "
+                                  "Nothing was imported.")
+            meta = {**item.get("meta", {}), "imported_from": Path(str(path)).name[:80],
+                    "imported_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            staged.append(Staged(name, version, values, frame, clean_meta(meta)))
+    return staged
+
+
+def _refuse(label: str, why: str) -> BundleError:
+    return BundleError(f"{label} was refused: {why}. Nothing was imported.")
+
+
+def _read_manifest(archive: zipfile.ZipFile, label: str = "the bundle") -> tuple[list[dict], str]:
+    """The manifest's entries and format, after the header-size limits and the schema check."""
+    infos = archive.infolist()
+    names = [info.filename for info in infos]
+    if len(infos) > MAX_ENTRIES + 1:
+        raise _refuse(label, f"it has {len(infos):,} members (at most {MAX_ENTRIES + 1:,})")
+    if len(set(names)) != len(names):
+        raise _refuse(label, "it holds two members with the same name")
+    total = sum(info.file_size for info in infos)
+    if total > MAX_TOTAL_BYTES:
+        raise _refuse(label, f"it unpacks to {total / 2**20:,.0f} MiB (at most {MAX_TOTAL_BYTES / 2**20:,.0f} MiB)")
+    for info in infos:
+        if info.file_size > MAX_MEMBER_BYTES:
+            raise _refuse(label, f"{short_repr(info.filename)} unpacks to {info.file_size / 2**20:,.0f} MiB "
+                                 f"(at most {MAX_MEMBER_BYTES / 2**20:,.0f} MiB per member)")
+    if "manifest.json" not in names:
+        raise _refuse(label, "it has no manifest.json")
+    raw = _read_capped(archive, archive.getinfo("manifest.json"), MAX_MANIFEST_BYTES, label)
+    try:
+        top = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as err:
+        raise _refuse(label, f"manifest.json is not valid JSON ({short_repr(str(err), 60)})") from None
+    if not isinstance(top, dict):
+        raise _refuse(label, f"manifest.json must be an object, not a {type(top).__name__}")
+    if top.get("format") not in (FORMAT, FORMAT_V1):
+        raise BundleError(f"{label} is not a Phenomena Lab bundle (format {short_repr(top.get('format'))}). "
+                          "Nothing was imported.")
+    unknown = set(top) - _TOP_FIELDS
+    if unknown:
+        raise _refuse(label, f"manifest.json has an unknown field {short_repr(sorted(map(str, unknown))[0])}")
+    entries = top.get("entries")
+    if not isinstance(entries, list) or len(entries) > MAX_ENTRIES:
+        raise _refuse(label, f"manifest.json's 'entries' must be a list of at most {MAX_ENTRIES:,} entries")
+    for number, item in enumerate(entries, 1):
+        _check_schema(item, top["format"], number, label)
+    return entries, top["format"]
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _check_schema(item: Any, fmt: str, number: int, label: str) -> None:
+    """Field names and plain types of one manifest entry."""
+    if not isinstance(item, dict):
+        raise _refuse(label, f"entry {number} must be an object, not a {type(item).__name__}")
+    required = _ENTRY_FIELDS | ({"key"} if fmt == FORMAT else set())
+    missing, unknown = required - set(item), set(item) - required - _OPTIONAL_FIELDS
+    if missing or unknown:
+        which = f"lacks {sorted(missing)[0]!r}" if missing else f"has an unknown field {short_repr(sorted(unknown)[0])}"
+        raise _refuse(label, f"entry {number} {which}")
+    checks = [
+        ("experiment", isinstance(item["experiment"], str) and bool(cache._SAFE_NAME.match(item["experiment"]))),
+        ("version", type(item["version"]) is int and 0 <= item["version"] < 10**6),
+        ("config", isinstance(item["config"], dict) and len(item["config"]) <= 200),
+        ("file", isinstance(item["file"], str) and bool(_MEMBER.match(item["file"]))),
+        ("sha256", isinstance(item["sha256"], str) and bool(_HEX64.match(item["sha256"]))),
+        ("digest", isinstance(item["digest"], str) and bool(_HEX64.match(item["digest"]))),
+        ("key", "key" not in item or (isinstance(item["key"], str) and bool(_HEX32.match(item["key"])))),
+        ("rows", "rows" not in item or (type(item["rows"]) is int and 0 <= item["rows"] < 2**53)),
+    ]
+    for name, ok in checks:
+        if not ok:
+            raise _refuse(label, f"entry {number} has an invalid {name!r}: {short_repr(item[name])}")
+    try:
+        clean_meta(item.get("meta", {}))
+    except ValueError as err:
+        raise _refuse(label, f"entry {number} has an invalid 'meta' ({err})") from None
+
+
+def _check_meaning(item: dict, fmt: str, number: int, label: str = "the bundle") -> tuple:
+    """Registered experiment, valid config, matching key; returns (name, version, values, key), with
+    values and key None for an entry of another science version (stale)."""
+    try:
+        exp = get_experiment(item["experiment"])
+    except ConfigError:
+        raise _refuse(label, f"entry {number} names an unknown experiment {short_repr(item['experiment'])}") from None
+    if item["version"] != exp.version:  # stale: judged against an older Config class, so not here
+        return exp.name, item["version"], None, None
+    config = item["config"]
+    fields = set(exp.config_cls.__dataclass_fields__)
+    if not set(config) <= fields:  # a missing field takes its default (bundles older than the field)
+        odd = sorted(map(str, set(config) - fields))[0]
+        raise _refuse(label, f"entry {number}'s config has a field {exp.config_cls.__name__} does not have "
+                             f"({short_repr(odd)})")
+    try:
+        values = canonical_values(config_from_dict(exp.config_cls, config))
+    except ConfigError as err:
+        raise _refuse(label, f"entry {number}: {short_repr(str(err), 200)}") from None
+    except Exception as err:  # a legacy __post_init__ meeting a value of the wrong type
+        raise _refuse(label, f"entry {number}'s config is invalid ({type(err).__name__})") from None
+    key = cache.entry_key(exp.name, item["version"], values)
+    if fmt == FORMAT:
+        claimed = item["key"]
+    else:  # format 1 named the member after the key of the config as written
+        claimed = key if item["file"][8:40] == cache.entry_key(exp.name, item["version"], config) else None
+    if claimed != key or (fmt == FORMAT and item["file"][8:40] != key):
+        raise _refuse(label, f"entry {number}'s key does not match its experiment, version and config "
+                             "(the manifest was edited)")
+    return exp.name, item["version"], values, key
+
+
+def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, label: str) -> bytes:
+    """A member's bytes, decompressed through a cap (a header that understates the size is caught)."""
+    limit = min(info.file_size, cap)
+    with archive.open(info) as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise _refuse(label, f"{short_repr(info.filename)} unpacks to more than its header says")
+    return data
+
+
+def _check_shape(payload: bytes, number: int, label: str) -> int:
+    """Rows x columns of a Parquet member, read from its footer before any data; returns the cells."""
+    meta = pq.ParquetFile(pa.BufferReader(payload)).metadata
+    rows, columns = meta.num_rows, meta.num_columns
+    if rows > MAX_ROWS or columns > MAX_COLUMNS:
+        raise _refuse(label, f"entry {number} has {rows:,} rows and {columns:,} columns "
+                             f"(at most {MAX_ROWS:,} rows and {MAX_COLUMNS:,} columns)")
+    return rows * max(columns, 1)
+
+
+def _verify(staged: list[Staged], count: int, rng: random.Random, label: str, result: ImportResult) -> None:
+    """Recompute ``count`` random quick-scale entries; refuse the bundle if one differs."""
+    if count <= 0:
+        return
+    from engine.core.compute import compute_entry
+
+    quick = [s for s in staged if _is_quick(s)]
+    if not quick:
+        result.verified.append("no quick-scale entries to recompute")
+        return
+    for s in rng.sample(quick, min(count, len(quick))):
+        try:
+            fresh = compute_entry(s.experiment, s.config, device="cpu")["frame"]
+        except Exception as err:  # the recomputation itself failed: no verdict, so no import
+            raise BundleError(f"{label}: recomputing {s.experiment} to verify it failed ({type(err).__name__}: "
+                              f"{short_repr(str(err))}). Nothing was imported.") from None
+        why = frames_differ(s.frame, fresh)
+        if why:
+            raise BundleError(f"{label} was refused: {s.experiment} {short_repr(s.config, 60)} differs from a "
+                              f"recomputation ({why}). Nothing was imported.")
+        result.verified.append(f"{s.experiment}: recomputed, equal within rtol={RTOL:g}, atol={ATOL:g}")
+
+
+def _is_quick(s: Staged) -> bool:
+    """Quick scale: one of the quick preset's grid configs, or estimated under 30 s."""
+    exp = get_experiment(s.experiment)
+    if "quick" in exp.presets and s.config in [canonical_values(c) for c in exp.grid("quick")]:
+        return True
+    if exp.estimate is None:
+        return False
+    try:
+        return float(exp.estimate(config_from_dict(exp.config_cls, s.config)).seconds) <= 30.0
+    except Exception:
+        return False
+
+
+def frames_differ(a: pd.DataFrame, b: pd.DataFrame) -> str:
+    """'' if two frames agree (numeric columns within RTOL/ATOL, others exactly), else why not."""
+    if list(a.columns) != list(b.columns) or len(a) != len(b):
+        return f"shape {a.shape} vs {b.shape} or other columns"
+    for col in a.columns:
+        x, y = a[col], b[col]
+        if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
+            xa, ya = x.to_numpy(dtype=float), y.to_numpy(dtype=float)
+            if not np.allclose(xa, ya, rtol=RTOL, atol=ATOL, equal_nan=True):
+                gap = np.nanmax(np.abs(xa - ya)) if len(xa) else 0.0
+                return f"column {short_repr(col, 40)} differs by up to {gap:.3g}"
+        elif not x.astype(str).equals(y.astype(str)):
+            return f"column {short_repr(col, 40)} differs"
+    return ""
+
+
+def _commit(staged: list[Staged], label: str, result: ImportResult) -> None:
+    """Store every staged entry; if a write fails, restore what was there and re-raise as BundleError."""
+    done: list[tuple[Staged, dict | None]] = []
+    try:
+        for s in staged:
+            previous = cache.load_valid(s.experiment, s.version, s.config)
+            if previous is not None and frame_digest(previous["frame"]) == frame_digest(s.frame):
+                result.unchanged += 1
+                continue
+            entry = cache.make_entry(s.frame, s.meta)
+            cache.store(s.experiment, s.version, s.config, entry)
+            done.append((s, previous))
+            result.imported += 1
+    except Exception as err:
+        for s, previous in reversed(done):
+            try:
+                if previous is None:
+                    cache.remove(s.experiment, s.version, s.config)
+                else:
+                    cache.store(s.experiment, s.version, s.config, previous)
+            except Exception:  # keep rolling back the others
+                pass
+        raise BundleError(f"{label}: writing to the cache failed ({type(err).__name__}: {short_repr(str(err))}); "
+                          "what was written is rolled back. Nothing was imported.") from None

@@ -1,33 +1,48 @@
 """``python -m engine``: list, run, precompute, status, export, import, clear, data, figure, report, talk.
 
-Every user error (unknown experiment or field, a value out of range, a bad bundle) exits with
-status 2 and one line on stderr; nothing is half-written.
+Every user error (unknown experiment or field, a value out of range, a run too big for this
+machine's memory, a bad path or bundle) exits with status 2 and one line on stderr, checked before
+any compute; a run that fails inside (out of memory, a device error) exits with status 1 and one
+line. Messages quote at most ~80 characters of any input; nothing is half-written.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from engine import bundle
-
 from engine.core import cache
 from engine.core.devices import DEVICE_CHOICES, resolve_device
-from engine.core.experiment import config_from_dict, config_to_dict, parse_field_value
-from engine.core.runner import experiments, get_experiment, run
-from engine.core.validation import ConfigError
+from engine.core.experiment import config_from_dict, parse_field_value
+from engine.core.params import constraint_of, describe_fields
+from engine.core.runner import RunError, canonical_values, experiments, get_experiment, run
+from engine.core.validation import ConfigError, short_repr
+
+MAX_MESSAGE = 400  # characters of one error line
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (ConfigError, bundle.BundleError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (ConfigError, bundle.BundleError, ValueError, OSError) as err:
+        print(f"error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except RunError as err:
+        print(f"error: {_one_line(err)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: finished results are in the cache; rerun to resume.", file=sys.stderr)
         return 130
+
+
+def _one_line(err: BaseException) -> str:
+    """An error as one line of at most MAX_MESSAGE characters."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import", help="verify a bundle and add its results to the cache")
     p.add_argument("file")
+    p.add_argument("--verify", type=int, default=0, metavar="N",
+                   help="recompute N random quick-scale entries and compare before importing")
     p.set_defaults(handler=cmd_import)
 
     p = sub.add_parser("clear", help="delete cached results (of one experiment, or all)")
@@ -103,31 +120,83 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--jobs", type=int, default=1)
     q.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     q.set_defaults(handler=cmd_talk_precompute)
+    p = sub.add_parser("new", help="create a new phenomenon (package, page, test file) from a working skeleton")
+    p.add_argument("name", help="lower-case identifier, e.g. grokking")
+    p.add_argument("--title", default="", help="short title shown in the navigation")
+    p.add_argument("--paper", default="", help="authors: title (venue year)")
+    p.set_defaults(handler=cmd_new)
     return parser
+
+
+def cmd_new(args) -> int:
+    from engine.scaffold import REPO_ROOT, create
+
+    for path in create(args.name, args.title, args.paper):
+        print(f"created {path.relative_to(REPO_ROOT)}")
+    print(f"next: edit engine/phenomena/{args.name}/science.py, then `make test` (the skeleton passes as generated)")
+    return 0
 
 
 def cmd_list(args) -> int:
     for name, exp in sorted(experiments().items()):
         print(f"{name}  (version {exp.version}, presets: {', '.join(exp.presets)})  {exp.title}")
-        for field, value in config_to_dict(exp.presets["quick"]).items():
-            print(f"    {field} = {value}")
+        quick = exp.presets["quick"]
+        for field, _default, allowed in describe_fields(exp.config_cls):
+            print(f"    {field} = {getattr(quick, field)!r}  ({allowed})")
     return 0
 
 
+def _experiment(name: str):
+    """get_experiment, quoting at most 80 characters of a bad name."""
+    if len(name) > 80:
+        raise ConfigError(f"Unknown experiment {short_repr(name)}; run 'python -m engine list'.")
+    return get_experiment(name)
+
+
 def parse_overrides(name: str, pairs: list[str]) -> dict:
-    """``["k=6", "lr=0.01"]`` -> typed dict for ``name``'s config class."""
-    exp = get_experiment(name)
+    """``["k=6", "lr=0.01"]`` -> typed dict for ``name``'s config class; a field given twice is an error."""
+    exp = _experiment(name)
     values = {}
     for pair in pairs:
         if "=" not in pair:
-            raise ConfigError(f"--set takes FIELD=VALUE; got {pair!r}.")
-        field, text = pair.split("=", 1)
-        values[field.strip()] = parse_field_value(exp.config_cls, field.strip(), text.strip())
+            raise ConfigError(f"--set takes FIELD=VALUE; got {short_repr(pair)}.")
+        field, text = (part.strip() for part in pair.split("=", 1))
+        if field in values:
+            raise ConfigError(f"--set {short_repr(field)} is given twice; give each field once.")
+        try:
+            values[field] = parse_field_value(exp.config_cls, field, text)
+        except ConfigError as err:
+            if len(field) > 80 or "has no parameter" in str(err):
+                names = ", ".join(exp.config_cls.__dataclass_fields__)
+                raise ConfigError(f"{exp.config_cls.__name__} has no parameter {short_repr(field)}; "
+                                  f"allowed: {names}.") from None
+            declared = constraint_of(exp.config_cls, field)
+            kind = declared.describe() if declared else str(err).split(" must be ", 1)[-1].split(". Got ", 1)[0]
+            raise ConfigError(f"The '{field}' parameter of {exp.config_cls.__name__} must be {kind}. "
+                              f"Got {short_repr(text)} instead.") from None
     return values
+
+
+def check_out_file(path: str | None) -> None:
+    """Refuse, before any compute, an output path that is a folder or lies in a missing folder."""
+    if path is not None:
+        bundle.check_output_file(path, what="output")
+
+
+def cap_jobs(jobs: int) -> int:
+    """``jobs`` in [1, cores]: below 1 is an error; above the core count is capped with a note."""
+    cores = os.cpu_count() or 1
+    if jobs < 1:
+        raise ConfigError(f"The 'jobs' parameter must be an int in [1, {cores}]. Got {short_repr(jobs)} instead.")
+    if jobs > cores:
+        print(f"note: --jobs {jobs} capped at this machine's {cores} cores", file=sys.stderr)
+        return cores
+    return jobs
 
 
 def cmd_run(args) -> int:
     overrides = parse_overrides(args.name, args.overrides)
+    check_out_file(args.out)
     exp = get_experiment(args.name)
     exp.grid(args.preset)  # validates the preset name
     config = config_from_dict(exp.config_cls, overrides, base=exp.presets[args.preset])
@@ -149,6 +218,8 @@ def _expand(name: str) -> list[str]:
         return sorted(registry)
     if name in registry:
         return [name]
+    if len(name) > 80:
+        _experiment(name)
     matches = sorted(n for n in registry if n.split(".", 1)[0] == name)
     if not matches:
         get_experiment(name)  # raises the clear message
@@ -161,6 +232,7 @@ def cmd_precompute(args) -> int:
     from engine.sweep import precompute
 
     device = resolve_device(args.device)
+    jobs = cap_jobs(args.jobs)
     names = _expand(args.name)
     if not any(args.preset in get_experiment(n).presets for n in names):
         get_experiment(names[0]).grid(args.preset)  # raises the clear message
@@ -177,9 +249,11 @@ def cmd_precompute(args) -> int:
             bar.n = done
             bar.refresh()
 
-        summary = precompute(name, args.preset, jobs=args.jobs, backend=args.backend,
-                             scheduler=args.scheduler, device=device, on_result=progress)
-        bar.close()
+        try:
+            summary = precompute(name, args.preset, jobs=jobs, backend=args.backend,
+                                 scheduler=args.scheduler, device=device, on_result=progress)
+        finally:
+            bar.close()
         print(f"{name} [{args.preset}]: {summary.line()}", file=sys.stderr)
         for config, error in summary.failures:
             print(f"  failed {config}: {error}", file=sys.stderr)
@@ -195,7 +269,7 @@ def cmd_status(args) -> int:
         presets = []
         for preset in exp.presets:
             grid = exp.grid(preset)
-            cached = sum(cache.is_cached(name, exp.version, config_to_dict(c)) for c in grid)
+            cached = sum(cache.is_cached(name, exp.version, canonical_values(c)) for c in grid)
             presets.append(f"{preset} {cached}/{len(grid)}")
         stale = len(records) - len(current)
         extra = f", {stale} of older versions (never served)" if stale else ""
@@ -205,22 +279,30 @@ def cmd_status(args) -> int:
 
 
 def cmd_export(args) -> int:
+    bundle.check_output_file(args.file)
+    for name in args.only or []:
+        _experiment(name)
     count = bundle.export_bundle(args.file, args.only, args.preset)
     print(f"exported {count} results to {args.file}")
     return 0
 
 
 def cmd_import(args) -> int:
-    count = bundle.import_bundle(args.file)
-    print(f"imported {count} results into {cache.cache_dir()}")
+    if args.verify < 0:
+        raise ConfigError(f"The 'verify' parameter must be an int >= 0. Got {args.verify} instead.")
+    result = bundle.import_report(args.file, verify=args.verify)
+    print("\n".join(result.lines(str(cache.cache_dir()))))
     return 0
 
 
 def cmd_clear(args) -> int:
     if args.name:
-        get_experiment(args.name)
-    cleared = cache.clear(args.name)
+        _experiment(args.name)
+    cleared, skipped = cache.clear_report(args.name)
     print(f"cleared {', '.join(cleared) if cleared else 'nothing'}")
+    for name in skipped:
+        print(f"left {short_repr(name)} alone: it has no {cache.MARKER} file (the lab did not write it)",
+              file=sys.stderr)
     return 0
 
 
@@ -237,6 +319,7 @@ def cmd_figure(args) -> int:
     from engine.present.figures import export_figure
 
     overrides = parse_overrides(args.name, args.overrides)
+    check_out_file(args.out)
     frame = export_figure(args.name, args.out, chart=args.chart, preset=args.preset, overrides=overrides,
                           cached_only=args.cached_only, device=args.device,
                           progress=_progress_printer(args.name))
@@ -273,7 +356,7 @@ def cmd_talk_precompute(args) -> int:
     def progress(name: str, done: int, total: int) -> None:
         print(f"{name}: {done}/{total}", file=sys.stderr)
 
-    failures = precompute_talk(talk, sliders=not args.no_sliders, jobs=args.jobs,
+    failures = precompute_talk(talk, sliders=not args.no_sliders, jobs=cap_jobs(args.jobs),
                                device=resolve_device(args.device), on_result=progress)
     for failure in failures:
         print(f"  failed {failure}", file=sys.stderr)

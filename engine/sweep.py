@@ -7,16 +7,19 @@ file system, and an interrupted sweep keeps everything finished before the inter
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import joblib
 
 from engine.core import cache
-from engine.core.experiment import config_to_dict
-from engine.core.runner import compute_entry, get_experiment
+from engine.core.experiment import config_from_dict
+from engine.core.runner import canonical_values, check_cost, compute_entry, get_experiment
+from engine.core.validation import ConfigError, short_repr
 
 BACKENDS = ("loky", "threading", "sequential", "dask")
+CONNECT_TIMEOUT_S = 5  # an unreachable Dask scheduler is reported after this long
 
 
 @dataclass
@@ -36,7 +39,8 @@ def _work(name: str, config: dict[str, Any], device: str) -> tuple[dict[str, Any
     try:
         return config, compute_entry(name, config, device=device), None
     except Exception as err:  # reported in the summary, the sweep goes on
-        return config, None, f"{type(err).__name__}: {err}"
+        text = " ".join(str(err).split())
+        return config, None, f"{type(err).__name__}: {text if len(text) <= 200 else text[:197] + '...'}"
 
 
 def precompute(
@@ -61,15 +65,20 @@ def precompute(
             f"The 'backend' parameter must be one of {', '.join(map(repr, BACKENDS))}. Got {backend!r} instead."
         )
     exp = get_experiment(name)
-    configs = [config_to_dict(c) for c in (exp.grid(preset) if configs is None else configs)]
+    configs = [canonical_values(c) for c in (exp.grid(preset) if configs is None else configs)]
     summary = SweepSummary()
     todo = []
     for config in configs:
         if cache.is_cached(name, exp.version, config):
             summary.hits += 1
-        else:
-            todo.append(config)
-    done = summary.hits
+            continue
+        try:
+            check_cost(exp, config_from_dict(exp.config_cls, config))
+        except ConfigError as err:  # too big for this machine: reported, never started
+            summary.failures.append((config, f"refused: {err}"))
+            continue
+        todo.append(config)
+    done = summary.hits + len(summary.failures)
     if on_result:
         on_result(done, len(configs))
     if not todo:
@@ -104,7 +113,13 @@ def _dask_client(scheduler: str | None):
     from distributed import Client, get_client
 
     if scheduler:
-        return Client(scheduler)
+        try:
+            return Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError, TypeError) as err:
+            raise ValueError(
+                f"could not reach the Dask scheduler at {short_repr(scheduler)} within {CONNECT_TIMEOUT_S} s "
+                f"({type(err).__name__}); is `dask scheduler` running there?"
+            ) from None
     try:
         return get_client()
     except ValueError:

@@ -28,6 +28,57 @@ def fresh_cache(tmp_path, monkeypatch):
     from engine.core import cache
 
     monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "cache"))
-    cache._FUNCS.clear()
+    cache.clear_memo()
     yield tmp_path / "cache"
-    cache._FUNCS.clear()
+    cache.clear_memo()
+
+
+# -- a tiny registered experiment for the engine's own tests (independent of any phenomenon) --
+
+TOY_CALLS: list[dict] = []  # the configs labtest.toy computed, in order
+
+
+def _toy_experiment():
+    from dataclasses import dataclass
+
+    import numpy as np
+    import pandas as pd
+
+    from engine.core.experiment import Cost, Experiment
+    from engine.core.params import Interval, Options, Validated, param
+
+    @dataclass(frozen=True, kw_only=True)
+    class ToyConfig(Validated):
+        k: int = param(2, Interval(int, 1, 1000))  # a count
+        lam: float = param(1.0, Interval(float, 0.0, 100.0))  # a scale
+        n: int = param(10, Interval(int, 1, 10**13))  # rows; drives the cost (8 bytes each)
+        mode: str = param("ok", Options(("ok", "oom", "runtime")))  # how the compute ends
+
+    def compute(cfg, ctx):
+        TOY_CALLS.append({"k": cfg.k, "lam": cfg.lam, "n": cfg.n})
+        if cfg.mode == "oom":
+            raise MemoryError("Unable to allocate 30.0 GiB for an array")
+        if cfg.mode == "runtime":
+            raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB " + "x" * 5000)
+        step = np.arange(cfg.n)
+        return pd.DataFrame({"step": step, "k": cfg.k, "value": cfg.lam * cfg.k * np.sqrt(step + 1.0)})
+
+    compute.calls = TOY_CALLS  # tests read toy.compute.calls
+    return Experiment(
+        name="labtest.toy", title="toy", config_cls=ToyConfig, compute=compute,
+        presets={"quick": ToyConfig(), "paper": ToyConfig(n=50)}, version=3, charts={"rows": len},
+        estimate=lambda cfg: Cost(bytes=8.0 * cfg.n, seconds=1e-7 * cfg.n, drivers=("n",)),
+    )
+
+
+@pytest.fixture
+def toy(fresh_cache, monkeypatch):
+    """``labtest.toy`` registered for one test, in a fresh cache; yields the Experiment (the configs it
+    computed are in ``toy.compute.calls``)."""
+    from engine.core import registry
+
+    exp = _toy_experiment()
+    monkeypatch.setitem(registry._REGISTRY, exp.name, exp)
+    TOY_CALLS.clear()
+    yield exp
+    TOY_CALLS.clear()

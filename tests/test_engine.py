@@ -12,16 +12,15 @@ import sys
 import zipfile
 from pathlib import Path
 
-import joblib
 import pandas as pd
 import pytest
 
 import engine
-from engine import bundle
+from engine import bundle, sweep
 from engine.core import cache
-from engine import sweep
-from engine.phenomena.linear_ae.experiments import SnapshotConfig
+from engine.core.entries import entry_from_bytes, entry_to_bytes
 from engine.core.registry import BROKEN, PHENOMENA, available
+from engine.phenomena.linear_ae.experiments import SnapshotConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"steps": 300, "record_every": 50}  # a dynamics run of ~0.05 s
@@ -57,7 +56,7 @@ def test_run_caches_and_reports_provenance(fresh_cache):
 
 
 def _entry_file(root: Path, name: str) -> Path:
-    (path,) = list((root / name).rglob("output.pkl"))
+    (path,) = list((root / name).rglob(cache.ENTRY_FILE))
     return path
 
 
@@ -76,9 +75,9 @@ def test_truncated_entry_is_reported_once_and_recomputed(fresh_cache, caplog):
 def test_entry_whose_data_was_altered_is_not_served(fresh_cache):
     reference = engine.run("linear_ae.dynamics", SMALL)
     path = _entry_file(fresh_cache, "linear_ae.dynamics")
-    entry = joblib.load(path)
+    entry = entry_from_bytes(path.read_bytes())
     entry["frame"].loc[0, "loss"] = 123.0  # loadable, but no longer what was computed
-    joblib.dump(entry, path)
+    path.write_bytes(entry_to_bytes(entry))
     again = engine.run("linear_ae.dynamics", SMALL)
     assert again.attrs["cache"] == "recomputed (corrupt entry)"
     pd.testing.assert_frame_equal(reference, again)
@@ -105,7 +104,7 @@ def test_two_processes_computing_the_same_entry_both_succeed(fresh_cache):
     pd.testing.assert_frame_equal(one, two)
     loaded = engine.run("linear_ae.dynamics", {"steps": 4000})
     assert loaded.attrs["cache"] == "hit"
-    assert cache.entry_is_valid(joblib.load(_entry_file(fresh_cache, "linear_ae.dynamics")))
+    assert cache.entry_is_valid(entry_from_bytes(_entry_file(fresh_cache, "linear_ae.dynamics").read_bytes()))
 
 
 def test_cli_run_list_and_errors(fresh_cache, tmp_path, capsys):
@@ -122,7 +121,7 @@ def test_cli_run_list_and_errors(fresh_cache, tmp_path, capsys):
         (("run", "nope"), "Unknown experiment 'nope'"),
         (("run", "linear_ae.dynamics", "--set", "k=0"), "The 'k' parameter of DynamicsConfig must be an int"),
         (("run", "linear_ae.dynamics", "--set", "width=3"), "has no parameter 'width'"),
-        (("run", "linear_ae.dynamics", "--set", "k=three"), "The 'k' parameter of DynamicsConfig must be a int"),
+        (("run", "linear_ae.dynamics", "--set", "k=three"), "The 'k' parameter of DynamicsConfig must be a"),
         (("precompute", "linear_ae.dynamics", "--preset", "huge"), "The 'preset' parameter"),
     ]:
         assert main(list(args)) == 2
@@ -176,7 +175,7 @@ def test_dask_workers_with_their_own_file_system_fill_the_drivers_cache(fresh_ca
     assert (summary.computed, summary.failures) == (4, [])
     for config in _snapshot_grid(4):
         assert engine.is_cached("linear_ae.snapshot", config)
-    assert not any(worker_cache.rglob("output.pkl"))  # workers wrote nothing: results travelled back
+    assert not any(worker_cache.rglob(cache.ENTRY_FILE))  # workers wrote nothing: results travelled back
 
 
 def test_bundle_round_trip_and_refusals(fresh_cache, tmp_path):
@@ -235,7 +234,9 @@ def test_cli_export_import_status_clear(fresh_cache, tmp_path, capsys):
     assert main(["clear"]) == 0
     assert main(["import", str(path)]) == 0
     capsys.readouterr()
-    status = cli("status", env_cache=fresh_cache).stdout  # a fresh process must see the imported entry
+    cache.clear_memo()  # as in a fresh process: new joblib handles, only what is on disk
+    assert main(["status"]) == 0
+    status = capsys.readouterr().out
     line = next(row for row in status.splitlines() if row.startswith("linear_ae.dynamics"))
     assert " 1 results" in line
     assert main(["import", str(tmp_path / "missing.zip")]) == 2
@@ -265,12 +266,15 @@ def test_export_can_keep_one_presets_results_only(fresh_cache, tmp_path):
 
 
 def test_the_shipped_paper_bundle_imports_and_is_current(fresh_cache):
-    """bundles/paper-cpu.zip: paper-scale results computed on a CPU; a version bump must refresh it."""
+    """bundles/paper-cpu.zip: paper-scale results computed on a CPU; a version bump must refresh it
+    (python -m engine precompute <name> --preset paper; python -m engine export bundles/paper-cpu.zip
+    --preset paper)."""
     shipped = ROOT / "bundles" / "paper-cpu.zip"
-    count = bundle.import_bundle(shipped)
-    assert count >= 5
+    result = bundle.import_report(shipped)
+    assert result.stale == [], f"{shipped} holds stale entries {result.stale}; re-export it"
+    assert result.imported + result.unchanged >= 5
     for record in cache.index_records():
         exp = engine.get_experiment(record["experiment"])
-        assert record["version"] == exp.version, f"{shipped} holds stale {exp.name}; re-export it"
+        assert record["version"] == exp.version
         assert bundle._in_grid(record, "paper"), f"{exp.name}: not a paper-preset config"
     assert engine.load_cached("generalization.nk", preset="paper") is not None

@@ -24,4 +24,4 @@ def compute_cached(
     """Compute one cache entry; with ``precomputed`` store that entry instead (Dask, import)."""
     if precomputed is not None:
         return precomputed
-    return compute_entry(name, config, device=device, progress=progress)
+    return compute_entry(name, config, device=device, progress=progress, version=version)

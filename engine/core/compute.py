@@ -10,15 +10,24 @@ from typing import Any
 
 import pandas as pd
 
-from .entries import make_entry
+from .entries import entry_key, make_entry
 from .experiment import Progress, RunContext, config_from_dict
 from .registry import get_experiment
 
 
 def compute_entry(
-    name: str, config: dict[str, Any], *, device: str = "cpu", progress: Progress | None = None
+    name: str,
+    config: dict[str, Any],
+    *,
+    device: str = "cpu",
+    progress: Progress | None = None,
+    version: int | None = None,
 ) -> dict[str, Any]:
-    """Compute one entry without the cache (what a Dask or loky worker runs)."""
+    """Compute one entry without the cache (what a Dask or loky worker runs).
+
+    With ``version`` the entry is bound to its key (experiment, version, config); without, it is
+    left unbound and :func:`engine.core.cache.store` binds it.
+    """
     exp = get_experiment(name)
     cfg = config_from_dict(exp.config_cls, config)
     start = time.perf_counter()
@@ -34,7 +43,8 @@ def compute_entry(
         "computed_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "version": exp.version,
     }
-    return make_entry(frame.reset_index(drop=True), meta)
+    key = None if version is None else entry_key(name, version, config)
+    return make_entry(frame.reset_index(drop=True), meta, key=key)
 
 
 def _package_version(name: str) -> str:

@@ -1,12 +1,34 @@
-"""A cache entry: ``{"frame": DataFrame, "digest": str, "meta": dict}``, and its integrity check."""
+"""A cache entry and its on-disk form: Parquet bytes you parse, never a pickle you unpickle.
+
+An entry is ``{"frame": DataFrame, "key": str | None, "digest": str, "meta": dict}``:
+
+* ``key``: the hex key of the slot it belongs to (experiment, version, canonical config), or None
+  for an entry not bound yet (a worker's result before the driver stores it);
+* ``digest``: SHA-256 over the key and the frame (:func:`bound_digest`), so a frame copied into
+  another key's slot, or edited in place, no longer matches;
+* ``meta``: provenance, flat JSON scalars (seconds, device, host, computed_at, imported_from, ...).
+
+On disk an entry is one Parquet file whose schema metadata carries ``{"key", "digest", "meta"}`` as
+JSON (:func:`entry_to_bytes`, :func:`entry_from_bytes`). Reading it runs no code: pyarrow parses
+the columns; pickle-based extension types are not enabled in pyarrow >= 14.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import math
 from typing import Any
 
+import joblib
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+META_KEY = b"phenomena_lab.entry"
+MAX_META_ITEMS = 32
+MAX_META_TEXT = 200
 
 
 def frame_digest(frame: pd.DataFrame) -> str:
@@ -18,18 +40,111 @@ def frame_digest(frame: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def make_entry(frame: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
-    """Wrap a computed frame with its digest and provenance."""
-    return {"frame": frame, "digest": frame_digest(frame), "meta": dict(meta)}
+def bound_digest(key: str | None, frame: pd.DataFrame) -> str:
+    """The digest of ``frame`` bound to the slot ``key`` (the plain frame digest when unbound)."""
+    plain = frame_digest(frame)
+    if key is None:
+        return plain
+    return hashlib.sha256(f"{key}:{plain}".encode()).hexdigest()
 
 
-def entry_is_valid(entry: Any) -> bool:
-    """True for a well-formed entry whose frame still matches its digest."""
+def canonical_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as it reads back from Parquet (index dropped), so a computed result and a later
+    cache hit are the same frame, dtypes included."""
+    return frame_from_parquet(frame_to_parquet(frame.reset_index(drop=True)))
+
+
+def frame_to_parquet(frame: pd.DataFrame, metadata: dict[bytes, bytes] | None = None) -> bytes:
+    """Parquet bytes of a frame (index dropped), with extra schema metadata."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+def frame_from_parquet(data: bytes) -> pd.DataFrame:
+    """The frame stored in Parquet bytes."""
+    return pq.read_table(pa.BufferReader(data)).to_pandas()
+
+
+def clean_meta(meta: Any) -> dict[str, Any]:
+    """Provenance reduced to at most 32 flat JSON scalars (strings cut to 200 characters).
+
+    Raises ValueError for anything that is not a dict of str keys.
+    """
+    if not isinstance(meta, dict) or len(meta) > MAX_META_ITEMS:
+        raise ValueError("meta must be a dict of at most 32 items")
+    out: dict[str, Any] = {}
+    for k, v in meta.items():
+        if not isinstance(k, str) or not 0 < len(k) <= 64:
+            raise ValueError("meta keys must be strings of 1..64 characters")
+        if isinstance(v, float) and not math.isfinite(v):
+            v = None
+        elif isinstance(v, str):
+            v = v[:MAX_META_TEXT]
+        elif not (v is None or isinstance(v, (bool, int, float))):
+            v = str(v)[:MAX_META_TEXT]
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53:
+            v = str(v)[:MAX_META_TEXT]
+        out[k] = v
+    return out
+
+
+def entry_key(name: str, version: int, config: dict[str, Any]) -> str:
+    """The stable hex key of one cache entry: experiment, science version, canonical config."""
+    return joblib.hash([name, int(version), config])
+
+
+def make_entry(frame: pd.DataFrame, meta: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+    """Wrap a frame (normalised through Parquet) with its provenance, bound to ``key`` if given."""
+    try:
+        frame = canonical_frame(frame)
+    except (pa.ArrowException, ValueError, TypeError) as err:
+        raise TypeError(f"a result frame must be storable as Parquet (string column names, plain "
+                        f"column types); this one is not: {type(err).__name__}: {str(err)[:200]}") from None
+    return {"frame": frame, "key": key, "digest": bound_digest(key, frame), "meta": clean_meta(dict(meta))}
+
+
+def bind(entry: dict[str, Any], key: str) -> dict[str, Any]:
+    """The same entry bound to slot ``key`` (a new dict; the frame is shared)."""
+    return {"frame": entry["frame"], "key": key, "digest": bound_digest(key, entry["frame"]),
+            "meta": dict(entry.get("meta", {}))}
+
+
+def entry_is_valid(entry: Any, key: str | None = None) -> bool:
+    """True for a well-formed entry whose frame matches its digest, and, if ``key`` is given,
+    which is bound to that key."""
     try:
         return (
             isinstance(entry, dict)
             and isinstance(entry.get("frame"), pd.DataFrame)
-            and entry.get("digest") == frame_digest(entry["frame"])
+            and (key is None or entry.get("key") == key)
+            and entry.get("digest") == bound_digest(entry.get("key"), entry["frame"])
         )
-    except Exception:  # any damage inside the unpickled object counts as corrupt
+    except Exception:  # any damage inside the parsed object counts as corrupt
         return False
+
+
+def entry_to_bytes(entry: dict[str, Any]) -> bytes:
+    """One Parquet file: the frame, with key, digest and meta as JSON in the schema metadata."""
+    header = json.dumps({"key": entry.get("key"), "digest": entry["digest"], "meta": entry.get("meta", {})},
+                        allow_nan=False)
+    return frame_to_parquet(entry["frame"], {META_KEY: header.encode()})
+
+
+def entry_from_bytes(data: bytes) -> dict[str, Any]:
+    """Parse :func:`entry_to_bytes`' output; raises ValueError when the header is missing or malformed."""
+    table = pq.read_table(pa.BufferReader(data))
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    if raw is None:
+        raise ValueError("not a Phenomena Lab cache entry (no header)")
+    header = json.loads(raw)
+    if not isinstance(header, dict) or not isinstance(header.get("digest"), str):
+        raise ValueError("malformed cache entry header")
+    key = header.get("key")
+    if key is not None and not isinstance(key, str):
+        raise ValueError("malformed cache entry key")
+    return {"frame": table.to_pandas(), "key": key, "digest": header["digest"],
+            "meta": clean_meta(header.get("meta", {}))}

@@ -1,0 +1,106 @@
+"""``python -m engine``: every bad path, argument or environment is one ``error:`` line (exit 2, or 1
+for a run that failed inside), checked before any compute, quoting at most ~80 characters of input.
+
+Uses ``labtest.toy`` (tests/conftest.py), run in-process through :func:`engine.cli.main`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from engine import bundle
+from engine.cli import main
+from engine.core import cache, runner
+
+NAME = "labtest.toy"
+
+
+def _error(capsys, argv: list[str], code: int = 2) -> str:
+    """Run the CLI, expect exit ``code`` and exactly one ``error:`` line; return that line."""
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_output_paths_are_checked_before_any_compute(toy, tmp_path, capsys):
+    folder = tmp_path / "existing"
+    folder.mkdir()
+    assert "is a folder" in _error(capsys, ["run", NAME, "--out", str(folder)])
+    assert "does not exist" in _error(capsys, ["run", NAME, "--out", str(tmp_path / "no" / "f.csv")])
+    assert "is a folder" in _error(capsys, ["figure", NAME, "--out", str(folder)])
+    assert toy.compute.calls == []
+    assert "is a folder" in _error(capsys, ["export", str(folder)])
+    assert "does not exist" in _error(capsys, ["export", str(tmp_path / "no" / "b.zip")])
+    assert main(["run", NAME, "--out", str(tmp_path / "f.csv")]) == 0
+    assert (tmp_path / "f.csv").read_text().startswith("step,k,value")
+
+
+def test_overrides_are_checked_and_quoted_short(toy, capsys):
+    assert "--set 'k' is given twice" in _error(capsys, ["run", NAME, "--set", "k=2", "--set", "k=5"])
+    line = _error(capsys, ["run", NAME, "--set", "k=" + "9" * 10_000])
+    assert "The 'k' parameter of ToyConfig must be an int in [1, 1000]" in line and len(line) < 200
+    line = _error(capsys, ["run", NAME, "--set", "x" * 10_000 + "=1"])
+    assert "has no parameter 'xxx" in line and len(line) < 250
+    line = _error(capsys, ["run", "y" * 10_000])
+    assert "Unknown experiment 'yyy" in line and len(line) < 200
+    assert "FIELD=VALUE" in _error(capsys, ["run", NAME, "--set", "k"])
+    assert toy.compute.calls == []
+
+
+def test_jobs_are_capped_at_the_core_count_with_a_note(toy, capsys):
+    assert main(["precompute", NAME, "--jobs", "100000", "--backend", "sequential"]) == 0
+    err = capsys.readouterr().err
+    assert f"--jobs 100000 capped at this machine's {os.cpu_count()} cores" in err
+    assert "The 'jobs' parameter must be an int in [1," in _error(capsys, ["precompute", NAME, "--jobs", "0"])
+
+
+def test_an_unreachable_dask_scheduler_is_one_line_within_seconds(toy, capsys):
+    pytest.importorskip("distributed")
+    start = time.perf_counter()
+    line = _error(capsys, ["precompute", NAME, "--backend", "dask", "--scheduler", "tcp://127.0.0.1:9"])
+    assert "could not reach the Dask scheduler at 'tcp://127.0.0.1:9' within 5 s" in line
+    assert time.perf_counter() - start < 15
+
+
+def test_list_shows_each_fields_allowed_values(toy, capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "labtest.toy  (version 3, presets: quick, paper)" in out
+    assert "    k = 2  (an int in [1, 1000])" in out
+    assert "    mode = 'ok'  (one of 'ok', 'oom', 'runtime')" in out
+
+
+def test_failures_inside_a_run_are_one_line(toy, capsys, monkeypatch):
+    line = _error(capsys, ["run", NAME, "--set", "mode=oom"], code=1)
+    assert "labtest.toy ran out of memory (n=10)" in line
+    monkeypatch.setattr(runner, "available_memory", lambda: 2**30)
+    line = _error(capsys, ["run", NAME, "--set", "n=1000000000000"])
+    assert "needs about 7450.6 GiB of memory, but 1.0 GiB is available; lower n" in line
+    assert toy.compute.calls == [{"k": 2, "lam": 1.0, "n": 10}]
+
+
+def test_clear_refuses_an_unmarked_cache_root(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    (home / "photos").mkdir(parents=True)
+    monkeypatch.setenv(cache.ENV_VAR, str(home))
+    assert "refusing to clear" in _error(capsys, ["clear"])
+    assert (home / "photos").exists()
+
+
+def test_import_reports_stale_and_verified_entries(toy, fresh_cache, tmp_path, capsys):
+    assert main(["run", NAME, "--set", "k=4"]) == 0
+    path = tmp_path / "b.zip"
+    assert main(["export", str(path)]) == 0
+    assert main(["clear"]) == 0
+    capsys.readouterr()
+    assert main(["import", str(path), "--verify", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "imported 1 results" in out and "verified: labtest.toy: recomputed, equal within rtol" in out
+    assert "not a readable bundle" in _error(capsys, ["import", str(tmp_path / "missing.zip")])
+    assert "'verify' parameter" in _error(capsys, ["import", str(path), "--verify", "-1"])
+    assert bundle.import_bundle(path) == 1
