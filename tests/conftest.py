@@ -77,8 +77,7 @@ def toy(fresh_cache, monkeypatch):
     computed are in ``toy.compute.calls``)."""
     from engine.core import registry
 
-    exp = _toy_experiment()
-    monkeypatch.setitem(registry._REGISTRY, exp.name, exp)
     TOY_CALLS.clear()
-    yield exp
+    with registry.registered(_toy_experiment()) as exp:
+        yield exp
     TOY_CALLS.clear()

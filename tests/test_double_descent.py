@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from chart_spec import has_view, layer_with, layers
 
 import engine
 from engine.core.data import DataUnavailable
 from engine.core.experiment import RunContext
 from engine.core.validation import ConfigError
-from engine.phenomena.double_descent import charts, readouts
+from engine.phenomena.double_descent import charts, paper, readouts
 from engine.phenomena.double_descent import experiments as dd
 from engine.phenomena.double_descent import science as sci
 from engine.phenomena.double_descent import science_network as net
@@ -495,15 +496,18 @@ def test_estimates_refuse_the_huge_two_layer_config():
         assert quick.bytes < 2**30 and quick.seconds < 60, (name, quick)
 
 
-def test_charts_render(linear_frame, network_frames):
+def test_charts_encode_what_they_say(linear_frame, network_frames):
     spec = charts.linear_layers(linear_frame).to_dict()
     assert spec["facet"]["column"]["field"] == "schedule"
-    assert charts.linear_risk_compare(linear_frame).to_dict()["layer"][0]["encoding"]["x"]["scale"]["type"] == "log"
+    risk = charts.linear_risk_compare(linear_frame)
+    assert all(v["encoding"]["x"]["scale"]["type"] == "log" for v in layers(risk) if "x" in v["encoding"])
     both = pd.concat(network_frames)
-    assert "layer" in charts.network_error(both).to_dict()
-    charts.network_train(both).to_dict()
+    smoothed = layer_with(charts.network_error(both), mark="line", field="test_error_smooth")
+    assert {r["run"] for r in smoothed["rows"]} == set(both["run"])
+    assert not has_view(charts.network_error(both), mark="point")  # digits: no paper points
     cifar = both.assign(dataset="cifar10")
-    assert len(charts.network_error(cifar).to_dict()["layer"]) == 3  # + paper reference points
+    paper_points = layer_with(charts.network_error(cifar), mark="point", field="test_error")
+    assert {(r["run"], r["epoch"], r["test_error"]) for r in paper_points["rows"]} == {(run, epoch, err) for run, _what, epoch, err in paper.CNN_REFERENCE}
 
 
 

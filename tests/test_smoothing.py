@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from chart_spec import has_view, layer_with, layers
 from scipy import stats
 from torch import nn
 
@@ -617,23 +618,20 @@ def test_every_experiment_states_its_setups_and_estimates_its_cost():
 # ----------------------------------------------------------------------------- charts and page
 
 
-def _layer_data(spec: dict, i: int) -> list[dict]:
-    layer = spec["layer"][i]
-    return spec["datasets"][layer["data"]["name"]]
-
-
 def test_charts_carry_caps_paper_values_and_axes(digits_frame):
-    curves = charts.accuracy_curves_chart(digits_frame).to_dict()
+    curves = charts.accuracy_curves_chart(digits_frame)
     caps = sorted(digits_frame["cap"].unique())
-    rule_values = sorted(v["cap"] for v in _layer_data(curves, 1))
+    rule_values = sorted(v["cap"] for v in layer_with(curves, mark="rule", field="cap")["rows"])
     np.testing.assert_allclose(rule_values, caps, rtol=1e-12)
-    assert curves["layer"][0]["encoding"]["x"]["title"].startswith("certified L2 radius")
-    assert curves["layer"][0]["encoding"]["color"]["scale"]["domain"] == [0.12, 0.25, 0.5, 1.0]
-    paper_spec = charts.paper_curves_chart().to_dict()
-    values = {(v["sigma"], v["radius"]): v["certified_accuracy"] for v in _layer_data(paper_spec, 0)}
+    ours = layer_with(curves, mark="line", field="certified_accuracy")["encoding"]
+    assert ours["x"]["field"] == "radius" and ours["x"]["title"].startswith("certified L2 radius")
+    assert ours["color"]["scale"]["domain"] == [0.12, 0.25, 0.5, 1.0]
+    assert not has_view(curves, mark="point")  # digits: no paper points beside ours
+    paper_rows = layer_with(charts.paper_curves_chart(), field="certified_accuracy")["rows"]
+    values = {(v["sigma"], v["radius"]): v["certified_accuracy"] for v in paper_rows}
     assert values[(0.5, 1.0)] == 0.23 and values[(1.0, 1.5)] == 0.14
-    cifar = charts.accuracy_curves_chart(digits_frame.assign(dataset="cifar10")).to_dict()
-    paper_points = _layer_data(cifar, 2)
+    cifar = charts.accuracy_curves_chart(digits_frame.assign(dataset="cifar10"))
+    paper_points = layer_with(cifar, mark="point", field="certified_accuracy")["rows"]
     assert {(v["sigma"], v["radius"]) for v in paper_points} >= {(0.25, 0.5), (1.0, 1.5)}
 
 
@@ -644,14 +642,15 @@ def test_toy_marks_mean_one_thing_at_every_sigma():
         for s in (0.25, 1.0)
     ]
     for spec in specs:
-        dots = spec["hconcat"][1]["layer"][1]["encoding"]
+        dots = layer_with(spec["hconcat"][1], mark="point", field="outcome")["encoding"]
         assert dots["shape"]["scale"] == {
             "domain": list(charts.OUTCOMES),
             "range": ["circle", "cross", "triangle-up"],
         }
         assert dots["shape"]["legend"]["labelLimit"] == 0 and dots["shape"]["legend"]["orient"] == "bottom"
         assert dots["fill"]["scale"]["domain"] == [0, 1]
-        assert spec["hconcat"][1]["layer"][0]["encoding"]["color"]["scale"]["domain"] == [0, 1]
+        regions = layer_with(spec["hconcat"][1], mark="rect")["encoding"]
+        assert regions["color"]["scale"]["domain"] == [0, 1]
         assert (
             sum(panel["width"] for panel in spec["hconcat"]) <= 700
         )  # fits a 1400 px wide page with legends
@@ -672,13 +671,13 @@ def test_attack_chart_scales_to_the_data():
             "sigma": [0.5] * 3,
         }
     )
-    spec = charts.attack_chart(attack).to_dict()
-    dots = spec["layer"][1]["encoding"]
+    chart = charts.attack_chart(attack)
+    dots = layer_with(chart, mark="point")["encoding"]
     top = 1.1 * 0.6  # the largest found radius, not eps_max = 4
     assert dots["x"]["scale"]["domain"] == pytest.approx([0, top]) and dots["y"]["scale"][
         "domain"
     ] == pytest.approx([0, top])
-    shown = {(r["classifier"], r["index"]): r for r in _layer_data(spec, 1)}
+    shown = {(r["classifier"], r["index"]): r for r in layer_with(chart, mark="point")["rows"]}
     assert (
         shown[("smoothed g", 1)]["shown"] == pytest.approx(top)
         and shown[("smoothed g", 1)]["attack"] == charts.ATTACK_FOUND[1]
@@ -687,20 +686,22 @@ def test_attack_chart_scales_to_the_data():
 
 
 def test_linear_and_grid_charts(linear_frames, grid_frame):
-    spec = charts.linear_chart(linear_frames[0]).to_dict()
-    dots = spec["layer"][2]["encoding"]
-    assert dots["x"]["field"] == "true_radius" and dots["y"]["field"] == "radius"
-    assert dots["color"]["scale"]["domain"] == [100, 1000, 10_000, 100_000]
-    assert len(_layer_data(spec, 2)) == 4 * 16
+    linear = charts.linear_chart(linear_frames[0])
+    dots = layer_with(linear, mark="point", field="true_radius")
+    assert dots["encoding"]["x"]["field"] == "true_radius" and dots["encoding"]["y"]["field"] == "radius"
+    assert dots["encoding"]["color"]["scale"]["domain"] == [100, 1000, 10_000, 100_000]
+    assert len(dots["rows"]) == 4 * 16
     gap = charts.linear_gap_chart(linear_frames[0]).to_dict()
     assert [round(r["gap"], 6) for r in gap["datasets"][gap["data"]["name"]]] == [
         round(cl.linear_gap(linear_frames[0][linear_frames[0]["n"] <= n]), 6)
         for n in (100, 1000, 10_000, 100_000)
     ]
-    grid = charts.grid_chart(grid_frame).to_dict()
-    cells = _layer_data(grid, 0)
+    grid = charts.grid_chart(grid_frame)
+    rects = [v for v in layers(grid) if v["mark"] == "rect"]
+    cells = next(v["rows"] for v in rects if "color" in v["encoding"])
+    outlined = next(v["rows"] for v in rects if v["mark_props"].get("fill") is None and "stroke" in v["mark_props"])
     assert len(cells) == 20 and sum(c["matched"] for c in cells) == 4
-    assert len(_layer_data(grid, 1)) == 4  # the matched cells, outlined
+    assert len(outlined) == 4 and all(c["matched"] for c in outlined)  # the matched cells, outlined
 
 
 def test_page_defaults_and_changed_widgets(digits_frame, linear_frames, grid_frame):

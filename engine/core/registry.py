@@ -14,6 +14,8 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,3 +135,37 @@ def get_experiment(name: str) -> Experiment:
         if name not in registry:
             raise ConfigError(f"Unknown experiment {name!r}; known: {', '.join(sorted(registry))}.")
     return _REGISTRY[name]
+
+
+@contextmanager
+def registered(exp: Experiment) -> Iterator[Experiment]:
+    """Register ``exp`` for the duration of a ``with`` block (a test's or a notebook's trial
+    experiment); whatever held that name before comes back afterwards."""
+    experiments()
+    before = _REGISTRY.get(exp.name)
+    _REGISTRY[exp.name] = exp
+    try:
+        yield exp
+    finally:
+        if before is None:
+            _REGISTRY.pop(exp.name, None)
+        else:
+            _REGISTRY[exp.name] = before
+
+
+@contextmanager
+def failing(name: str, reason: str) -> Iterator[None]:
+    """Within the block, phenomenon ``name`` counts as failed to load with ``reason`` (what the app
+    and the scoreboard show when a package is broken); it is restored afterwards."""
+    load_experiments()
+    loaded, broken = _LOADED.pop(name, None), BROKEN.get(name)
+    BROKEN[name] = reason
+    try:
+        yield
+    finally:
+        if loaded is not None:
+            _LOADED[name] = loaded
+        if broken is None:
+            BROKEN.pop(name, None)
+        else:
+            BROKEN[name] = broken
