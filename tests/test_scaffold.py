@@ -60,6 +60,10 @@ def test_a_scaffolded_phenomenon_appears_everywhere_and_passes_its_tests(tmp_pat
 
     own = _py(repo, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_mean_demo.py", cache=tmp_path / "c")
     assert own.returncode == 0 and "5 passed" in own.stdout, own.stdout[-3000:]
+    linter = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], cwd=repo, capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert linter.returncode == 0 and "BROKEN" not in linter.stdout, linter.stdout[-3000:]
+
     generic = _py(repo, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_params.py", "-k", "mean_demo",
                   cache=tmp_path / "c")
     assert generic.returncode == 0 and "3 passed" in generic.stdout, generic.stdout[-3000:]
