@@ -6,7 +6,7 @@ import streamlit as st
 
 from engine.core.registry import PHENOMENA, available
 from ui.home import home_page
-from ui.sidebar import draw_sidebar
+from ui.sidebar import draw_cache_count, draw_sidebar
 
 st.set_page_config(page_title="Phenomena Lab", page_icon=":material/science:", layout="wide")
 
@@ -19,6 +19,8 @@ pages += [
 ]
 pages.append(st.Page("pages/talk.py", title="Talk mode", icon=":material/slideshow:", url_path="talk"))
 navigation = st.navigation(pages)
+count = None
 if navigation.url_path != "talk":  # talk mode: no sidebar (pages/talk.py also hides it)
-    draw_sidebar()
+    count = draw_sidebar()
 navigation.run()
+draw_cache_count(count)  # after the page: counts what it computed

@@ -5,23 +5,73 @@ same slide. ← / → (or the buttons) move between slides. Check a talk before 
 ``python -m engine talk check talks/NAME.toml``.
 """
 
+import contextlib
 import time
 
 import streamlit as st
 
 import engine
 import ui.widgets as w
-from engine.present import talk as talks
 from engine.core.validation import ConfigError
+from engine.present import figures
+from engine.present import talk as talks
 from ui.home import home_page
 
+# The slide is one screen: a flex column of head (title), body (chart and text) and navigation that
+# fills the viewport at any size from 1280x720 up; the body takes what head and navigation leave,
+# and the chart fills its column in width and height (Vega-Lite "container" size).
 STYLE = """<style>
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"] {display: none;}
-.block-container {padding-top: 1.2rem; max-width: 96%;}
-h1 {font-size: 2.8rem !important;}
-.st-key-talk_bullets li {font-size: 1.6rem; line-height: 1.35; margin-bottom: 0.7rem;}
-.talk-count {text-align: center; font-size: 1.2rem; padding-top: 0.4rem;}
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"],
+[data-testid="stToolbar"], [data-testid="stDecoration"] {display: none !important;}
+.block-container {padding: 1.2vh 2.5vw 1vh 2.5vw !important; max-width: 100% !important; height: 100vh;}
+.block-container > div[data-testid="stVerticalBlock"] {height: 100%; display: flex; flex-direction: column;
+  flex-wrap: nowrap; gap: 0.6vh; overflow: hidden;}
+[data-testid="stLayoutWrapper"]:has(> .st-key-talk_head), [data-testid="stLayoutWrapper"]:has(> .st-key-talk_nav),
+[data-testid="stLayoutWrapper"]:has(> .st-key-talk_notice) {flex: 0 0 auto;}
+.st-key-talk_head h1 {font-size: clamp(1.6rem, min(2.5vw, 4.4vh), 3.4rem) !important; line-height: 1.15;
+  padding: 0 0 0.2em 0 !important; margin: 0 !important;}
+.st-key-talk_head [data-testid="stMarkdownContainer"] {margin-bottom: 0 !important;}
+.st-key-talk_head h3 {font-size: clamp(1.1rem, 1.6vw, 2rem) !important;}
+[data-testid="stLayoutWrapper"]:has(> .st-key-talk_body) {flex: 1 1 0; min-height: 0; display: flex;
+  flex-direction: column;}
+.st-key-talk_body {flex: 1 1 0; min-height: 0; overflow: hidden;}
+.st-key-talk_body [data-testid="stLayoutWrapper"], .st-key-talk_body [data-testid="stHorizontalBlock"],
+.st-key-talk_body [data-testid="stColumn"] {height: 100%; min-height: 0;}
+.st-key-talk_chart {height: 100%; min-height: 0; overflow: hidden;}
+.st-key-talk_fit .stElementContainer, .st-key-talk_fit [data-testid="stFullScreenFrame"],
+.st-key-talk_fit [data-testid="stFullScreenFrame"] > div, .st-key-talk_fit [data-testid="stVegaLiteChart"],
+.st-key-talk_fit svg.marks {width: 100% !important; height: 100% !important;}
+.st-key-talk_text {overflow-y: auto; max-height: 100%;}
+.st-key-talk_bullets li {font-size: clamp(1.05rem, min(1.45vw, 2.7vh), 2.1rem); line-height: 1.3;
+  margin-bottom: 0.5em;}
+.st-key-talk_nav {border-top: 1px solid rgba(128, 128, 128, 0.3); padding-top: 0.6vh;}
+.talk-count {text-align: center; font-size: clamp(0.95rem, 1.1vw, 1.4rem); padding-top: 0.4rem;}
 </style>"""
+
+# Arrow keys change the slide unless a text field has focus (a focused slider would otherwise
+# take them): a capture-phase listener clicks the navigation buttons and takes the focus back.
+KEYS = """<script>
+(() => {
+  const doc = window.parent ? window.parent.document : document;
+  if (doc.__talkKeys) return;
+  doc.__talkKeys = true;
+  doc.defaultView.addEventListener("keydown", (event) => {
+    if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
+    if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    const nav = doc.querySelector(".st-key-talk_nav");
+    if (!nav) return;  // not on a talk page
+    const active = doc.activeElement;
+    const typing = active && (active.isContentEditable || active.tagName === "TEXTAREA" ||
+      (active.tagName === "INPUT" && !["range", "button", "checkbox", "radio"].includes(active.type)));
+    if (typing) return;
+    const button = doc.querySelector(event.key === "ArrowLeft" ? ".st-key-talk_prev button" : ".st-key-talk_next button");
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    if (active && active.blur) active.blur();
+    if (button && !button.disabled) button.click();
+  }, true);
+})();
+</script>"""
 
 
 def go(talk_name: str, number: int, slider_keys: list[str]) -> None:
@@ -85,63 +135,79 @@ def slide_spec(slide, live: dict):
 def prefetch(slide) -> None:
     """Build the next slide's chart ahead of time (after this slide is on screen)."""
     if slide.experiment is not None and slide.number not in talk.pending:
-        try:
+        with contextlib.suppress(LookupError):  # not cached: the preflight says so; nothing to prefetch
             cached_spec(talks.spec_key(slide), slide, {})
-        except LookupError:  # not cached: the preflight says so; nothing to prefetch
-            pass
 
 
 st.html(STYLE)
+st.html(KEYS, unsafe_allow_javascript=True)
 names = [p.stem for p in talks.talk_files()]
 if not names:
     st.error(f"No talk files in {talks.TALKS_DIR}: copy talks/example.toml there and edit it.")
     st.stop()
-talk_name = st.query_params.get("talk", "example")
-talk_name = talk_name if talk_name in names else names[0]
+talk_name = st.query_params.get("talk", "example" if "example" in names else names[0])
+if talk_name not in names:
+    with st.container(key="talk_head"):
+        st.title("No such talk")
+    st.warning(f"There is no talk named {talk_name[:80]!r} in `{talks.TALKS_DIR.name}/`. "
+               "The talks that exist:", icon=":material/slideshow:")
+    st.markdown("\n".join(f"- [{n}](/talk?talk={n}&slide=1)" for n in names))
+    st.stop()
 try:
     talk = talks.load_talk(talks.TALKS_DIR / f"{talk_name}.toml")
 except talks.TalkError as err:
     st.error(str(err))
     st.stop()
+raw_slide = st.query_params.get("slide", "1")
 try:
-    number = int(st.query_params.get("slide", "1"))
+    asked = int(raw_slide)
 except ValueError:
-    number = 1
-slide = talk.slide(number)
+    asked = None
+slide = talk.slide(asked if asked is not None else 1)
 number = slide.number
+if asked != number:
+    with st.container(key="talk_notice"):
+        st.caption(f"Slide {raw_slide[:20]!r} does not exist in this talk ({len(talk.slides)} slides); "
+                   f"showing slide {number}.")
 if st.query_params.get("slide") != str(number) or st.query_params.get("talk") != talk_name:
     st.query_params.update(talk=talk_name, slide=str(number))
 
-st.title(slide.title)
-if slide.experiment is None:
-    if number == 1 and (talk.author or talk.date):
-        st.subheader(" · ".join(x for x in (talk.author, talk.date) if x))
-    bullets(slide.bullets)
-elif slide.number in talk.pending:
-    st.info(f"This slide shows {slide.experiment}, but {talk.pending[slide.number]}.")
-    bullets(slide.bullets)
-else:
-    chart_col, text_col = st.columns([3, 2]) if slide.bullets or slide.sliders else (st.container(), None)
-    with text_col or chart_col:
+with st.container(key="talk_head"):
+    st.title(slide.title, anchor=False)
+    if slide.experiment is None and number == 1 and (talk.author or talk.date):
+        st.subheader(" · ".join(x for x in (talk.author, talk.date) if x), anchor=False)
+with st.container(key="talk_body"):
+    if slide.experiment is None:
         bullets(slide.bullets)
-        live = live_sliders(slide)
-    with chart_col:
-        spec = slide_spec(slide, live)
-        if spec is not None:
-            st.vega_lite_chart(spec, width="stretch")
-if slide.notes:
-    with st.expander("Speaker notes"):
-        st.markdown(slide.notes)
+    elif slide.number in talk.pending:
+        st.info(f"This slide shows {slide.experiment}, but {talk.pending[slide.number]}.")
+        bullets(slide.bullets)
+    else:
+        chart_col, text_col = st.columns([3, 2], gap="large") if slide.bullets or slide.sliders else (st.container(), None)
+        with text_col or chart_col, st.container(key="talk_text"):
+            bullets(slide.bullets)
+            live = live_sliders(slide)
+        with chart_col, st.container(key="talk_chart", height="stretch"):
+            spec = slide_spec(slide, live)
+            if spec is not None and figures.is_composite(spec):  # drawn at its size, scaled to fit (SVG)
+                with st.container(key="talk_fit", height="stretch"):
+                    st.vega_lite_chart(spec, theme=None, width="content", height="content")
+            elif spec is not None:  # one view: Vega-Lite sizes it to the container
+                st.vega_lite_chart(spec, theme=None, width="stretch", height="stretch")
 
 slider_keys = [k for k in st.session_state if str(k).startswith("talk_s")]
-prev_col, count_col, next_col, exit_col = st.columns([1, 2, 1, 1])
-prev_col.button("← Previous", key="talk_prev", shortcut="Left", disabled=number == 1,
-                on_click=go, args=(talk_name, number - 1, slider_keys), width="stretch")
-count_col.markdown(f"<div class='talk-count'>{number} / {len(talk.slides)} · {talk.title}</div>",
-                   unsafe_allow_html=True)
-next_col.button("Next →", key="talk_next", shortcut="Right", disabled=number == len(talk.slides),
-                on_click=go, args=(talk_name, number + 1, slider_keys), width="stretch")
-exit_col.page_link(st.Page(home_page, title="Home", url_path="home", default=True),
-                   label="Exit talk", icon=":material/close:")
+with st.container(key="talk_nav"):
+    prev_col, count_col, next_col, notes_col, exit_col = st.columns([1, 2, 1, 1, 1], vertical_alignment="center")
+    prev_col.button("← Previous", key="talk_prev", shortcut="Left", disabled=number == 1,
+                    on_click=go, args=(talk_name, number - 1, slider_keys), width="stretch")
+    count_col.markdown(f"<div class='talk-count'>{number} / {len(talk.slides)} · {talk.title}</div>",
+                       unsafe_allow_html=True)
+    next_col.button("Next →", key="talk_next", shortcut="Right", disabled=number == len(talk.slides),
+                    on_click=go, args=(talk_name, number + 1, slider_keys), width="stretch")
+    if slide.notes:
+        with notes_col.popover("Speaker notes", width="stretch"):
+            st.markdown(slide.notes)
+    exit_col.page_link(st.Page(home_page, title="Home", url_path="home", default=True),
+                       label="Exit talk", icon=":material/close:")
 if number < len(talk.slides):
     prefetch(talk.slide(number + 1))

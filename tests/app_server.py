@@ -35,7 +35,7 @@ def running_app(cache_dir: Path, timeout: float = 120.0):
     """Yield the base URL of a fresh app process that uses ``cache_dir`` as its cache."""
     port = free_port()
     env = {**os.environ, "PHENOMENA_CACHE": str(cache_dir), "PYTHONPATH": str(ROOT)}
-    log = open(cache_dir.parent / f"streamlit-{port}.log", "w")
+    log = open(cache_dir.parent / f"streamlit-{port}.log", "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -51,7 +51,7 @@ def running_app(cache_dir: Path, timeout: float = 120.0):
                 break
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"streamlit did not start; see {log.name}")
+                    raise RuntimeError(f"streamlit did not start; see {log.name}") from None
                 time.sleep(0.5)
         yield url
     finally:

@@ -90,6 +90,55 @@ def test_home_offers_the_shipped_paper_results_and_imports_them(fresh_cache):
     assert any("Imported" in s.value for s in at.success)
     at.run()
     assert not [b for b in at.button if b.key == "home_import_shipped"]  # offered only until loaded
-    import engine
+    from engine import bundle
+    from engine.core import cache
+    from ui.home import SHIPPED_BUNDLE
 
-    assert engine.load_cached("generalization.nk", preset="paper") is not None
+    records = bundle.manifest(SHIPPED_BUNDLE)
+    assert records and all(cache.is_cached(r["experiment"], r["version"], r["config"]) for r in records)
+    assert f"Cache: {len(cache.index_records())} results" in " ".join(c.value for c in at.sidebar.caption)
+
+
+ON_DEMAND = """
+import streamlit as st
+from ui import show
+frames = show.run_on_demand("linear_ae.snapshot", [{"at_step": 200}, {"at_step": S}], key="both")
+if frames:
+    st.success(f"{len(frames)} frames: " + ", ".join(str(f.attrs["config"]["at_step"]) for f in frames))
+"""
+
+
+def test_compute_on_demand_one_button_with_an_estimate_gone_once_used(fresh_cache):
+    at = AppTest.from_string(ON_DEMAND.replace("S", "1000"), default_timeout=TIMEOUT).run()
+    (button,) = at.button  # one button for both runs
+    assert button.label.startswith("Compute linear_ae.snapshot (2 runs")
+    button.click().run()
+    no_errors(at)
+    assert not at.button  # gone once used
+    assert [s.value for s in at.success] == ["2 frames: 200, 1000"]
+    # a new position: the label has a time from the cost model or the runs just measured
+    at = AppTest.from_string(ON_DEMAND.replace("S", "5000"), default_timeout=TIMEOUT).run()
+    (button,) = at.button
+    assert "on one core" in button.label and "2 runs" in button.label
+
+
+def test_paper_scale_says_which_settings_the_paper_result_used(fresh_cache):
+    import pandas as pd
+
+    import engine
+    from engine.core import cache
+    from engine.core.experiment import config_to_dict
+
+    exp = engine.get_experiment("linear_ae.snapshot")
+    paper = config_to_dict(exp.presets["paper"])
+    frame = pd.DataFrame({"variant": ["rotation"], "abs_cos": [0.5]})
+    cache.store(exp.name, exp.version, paper, cache.make_entry(frame, {"seconds": 1.0}))
+    other = 200 if paper["at_step"] != 200 else 1000
+    at = AppTest.from_string(
+        "from ui import show\n"
+        f"show.run('linear_ae.snapshot', {{'at_step': {other}}})\n", default_timeout=TIMEOUT)
+    at.session_state["lab_scale"] = "paper"
+    at.run()
+    no_errors(at)
+    note = " ".join(i.value for i in at.info)
+    assert "Paper scale" in note and f"at_step = {paper['at_step']} (controls: {other})" in note

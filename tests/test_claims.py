@@ -3,6 +3,7 @@ paper scale read from the cache only (never computed), and the home page's table
 
 from __future__ import annotations
 
+import html
 import math
 from pathlib import Path
 
@@ -12,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 import engine
 from engine.core import cache
-from engine.present import claims
 from engine.core.experiment import Claim, config_to_dict
+from engine.present import claims
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "linear_ae.snapshot"  # quick default: 2000 steps, ~0.3 s
@@ -92,11 +93,73 @@ def test_format_value():
     assert claims.format_value(math.inf) == "inf"
 
 
-def test_home_page_shows_the_scoreboard(fresh_cache):
+def test_home_page_shows_the_scoreboard_grouped_with_filters(fresh_cache):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
-    (board,) = at.dataframe
+    text = " ".join(m.value for m in at.markdown)
     registered = [c for exp in engine.experiments().values() for c in exp.claims]
-    assert len(board.value) == len(registered)
-    assert set(board.value["claim"]) == {c.text for c in registered}
-    assert set(board.value["status"]) == {claims.NOT_COMPUTED}
+    for c in registered:  # the full claim text, never truncated
+        assert html.escape(c.text, quote=False).replace("|", "&#124;") in text, c.id
+    assert f"{len(registered)} {claims.NOT_COMPUTED}" in text  # counted per scale
+    assert "ours, quick scale" in text and "ours, paper scale" in text
+    at.pills(key="home_claim_filter").set_value(["reproduced", "differs"]).run()
+    assert not at.exception
+    shown = " ".join(m.value for m in at.markdown)
+    assert not any(html.escape(c.text, quote=False) in shown for c in registered)
+    assert any("No claim about a phenomenon has the chosen status" in c.value for c in at.caption)
+
+
+def status_claim(value: float, holds=lambda v: v > 0.5, preset="quick", kind="phenomenon") -> Claim:
+    return Claim("test.scale", "a claim judged per scale", NAME, measure=lambda f: value, holds=holds,
+                 preset=preset, kind=kind)
+
+
+def store_paper_frame() -> None:
+    exp = engine.get_experiment(NAME)
+    frame = pd.DataFrame({"variant": ["rotation"], "abs_cos": [0.5]})
+    cache.store(NAME, exp.version, config_to_dict(exp.presets["paper"]), cache.make_entry(frame, {"seconds": 1.0}))
+
+
+def test_each_scale_is_judged_on_its_own_measurement(fresh_cache):
+    engine.run(NAME)
+    store_paper_frame()
+    source = claims.FrameSource()
+    # the quick value holds, the paper value does not: each scale says so
+    by_frame = Claim("test.scale", "t", NAME, measure=lambda f: float(f["abs_cos"].max()),
+                     holds=lambda v: v > 0.9)
+    result = claims.evaluate(by_frame, source)
+    assert result.statuses == {"quick": claims.REPRODUCED, "paper": claims.DIFFERS}
+    assert result.status == claims.REPRODUCED  # the headline: the claim's own preset's scale
+    paper_claim = Claim("test.scale", "t", NAME, measure=lambda f: float(f["abs_cos"].max()),
+                        holds=lambda v: v > 0.9, preset="paper")
+    assert claims.evaluate(paper_claim, source).status == claims.DIFFERS
+    row = claims.scoreboard_frame([result]).iloc[0]
+    assert (row["status (quick)"], row["status (paper)"]) == (claims.REPRODUCED, claims.DIFFERS)
+    exp = engine.get_experiment(NAME)
+    assert row["setup (quick)"] == dict(exp.setups).get("quick", "")
+    assert row["setup (paper)"] == dict(exp.setups).get("paper", "")
+
+
+def test_nan_is_never_reproduced_and_a_raising_measure_could_not_measure(fresh_cache):
+    engine.run(NAME)
+    source = claims.FrameSource()
+    nan = claims.evaluate(status_claim(math.nan, holds=lambda v: True), source)  # holds() would say yes
+    assert nan.statuses["quick"] == claims.FAILED and "nan" in nan.note
+    assert nan.quick is None
+    raising = claims.evaluate(Claim("t", "t", NAME, measure=lambda f: f.iloc[10**6]["abs_cos"],
+                                    holds=bool), source)
+    assert raising.statuses["quick"] == claims.FAILED and "IndexError" in raising.note
+    assert raising.statuses["paper"] == claims.NOT_COMPUTED  # not cached: not a failure
+    store_paper_frame()
+    raising = claims.evaluate(Claim("t", "t", NAME, measure=lambda f: f.iloc[10**6]["abs_cos"], holds=bool,
+                                    preset="paper"), claims.FrameSource())
+    assert raising.status == claims.FAILED  # a measure that raises on a cached frame: could not measure
+
+
+def test_sanity_checks_are_kept_apart(fresh_cache):
+    engine.run(NAME)
+    results = [claims.evaluate(status_claim(0.9, kind="sanity"), claims.FrameSource()),
+               claims.evaluate(status_claim(0.9), claims.FrameSource())]
+    table = claims.scoreboard_frame(results)
+    assert list(table["kind"]) == ["sanity", "phenomenon"]
+    assert claims.status_counts(results)["quick"][claims.REPRODUCED] == 2

@@ -15,8 +15,7 @@ import pytest
 
 import engine
 from engine import cli
-from engine.present import figures
-from engine.present import report
+from engine.present import figures, report
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "linear_ae.snapshot"  # quick default: 2000 steps, ~0.3 s
@@ -25,7 +24,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def linked_files(out: Path) -> tuple[list[str], list[str]]:
     """Relative targets of every Markdown link/image and every HTML src/href."""
-    md = re.findall(r"\]\(([^)]+)\)", (out / "report.md").read_text())
+    text = (out / "report.md").read_text()
+    md = re.findall(r"\]\(([^)]+)\)", text) + re.findall(r'<img src="([^"]+)"', text)
     page = re.findall(r"(?:src|href)='([^']+)'", (out / "report.html").read_text())
     return md, page
 
@@ -113,5 +113,79 @@ def test_projector_fonts_add_missing_sizes_and_keep_the_charts_own():
     chart = (alt.Chart(pd.DataFrame({"x": [1]})).mark_point().encode(x="x:Q")
              .configure_axis(labelFontSize=9, grid=False))
     config = figures.for_projector(chart)["config"]
-    assert config["axis"] == {"labelFontSize": 9, "grid": False, "titleFontSize": 17}
+    assert config["axis"] == {"labelFontSize": 9, "grid": False, "titleFontSize": 17, "titleLimit": 0}
     assert config["legend"]["labelFontSize"] == 15
+
+
+def test_report_shows_figures_at_one_size_a_status_per_scale_and_sanity_checks_apart(tmp_path, fresh_cache):
+    engine.run(NAME)
+    report.build_report(tmp_path / "out", cached_only=True)
+    md = (tmp_path / "out" / "report.md").read_text()
+    page = (tmp_path / "out" / "report.html").read_text()
+    widths = re.findall(r'<img src="[^"]+" alt="[^"]*" width="(\d+)">', md)
+    assert widths and set(widths) == {str(report.FIGURE_WIDTH)}
+    assert f"max-width:{report.FIGURE_WIDTH}px" in page and "img{width:100%" in page
+    assert "ours, quick scale" in md and "ours, paper scale" in md and "paper setup" in md
+    kinds = {c.kind for exp in engine.experiments().values() for c in exp.claims}
+    assert ("Sanity checks (fail only on a bug)" in md) == ("sanity" in kinds)
+
+
+def test_exports_use_the_apps_theme_and_a_fixed_size():
+    chart = alt.Chart(pd.DataFrame({"x": [1, 2], "c": ["a long legend label that vega would cut", "b"]})).mark_point(
+    ).encode(x="x:Q", color="c:N").properties(width="container")
+    spec = figures.export_spec(chart)
+    assert spec["width"] == figures.EXPORT_WIDTH  # no container off screen: a fixed size, not NaN
+    assert spec["config"]["legend"]["labelLimit"] == 0  # legends never truncated
+    assert figures.themed(chart)["config"]["legend"] == spec["config"]["legend"]  # the screen's theme
+    svg = figures.chart_bytes(chart, "svg").decode()
+    assert "a long legend label that vega would cut" in svg and "NaN" not in svg
+    assert figures.chart_bytes(chart, "svg") is figures.chart_bytes(chart, "svg")  # cached per spec
+
+
+# ----------------------------------------------------------------------------- every chart draws
+
+
+def data_marks(svg: str) -> int:
+    """Items drawn by the data marks of a Vega SVG (role-mark groups; axes, legends and titles have
+    other roles): paths with a non-empty outline, texts, lines."""
+    count = 0
+    for body in re.findall(r'<g class="mark-\w+ role-mark[^"]*"[^>]*>(.*?)</g>', svg, flags=re.S):
+        count += len(re.findall(r'<path[^>]* d="M[^"]+"', body)) + body.count("<text") + body.count("<line")
+    return count
+
+
+def coloured_pixels(png: bytes) -> int:
+    """Pixels whose channels differ by more than 40 (axes, grid and text are grey; data marks are in
+    the theme's colours)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return int(((rgb.max(axis=2) - rgb.min(axis=2)) > 40).sum())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(engine.experiments()))
+def test_every_chart_exports_with_its_marks_drawn(name):
+    exp = engine.get_experiment(name)
+    frame = engine.run(name)  # the quick default: a cache hit when another test computed it
+    for which in exp.charts:
+        chart = exp.chart(frame, which)
+        svg = figures.chart_bytes(chart, "svg").decode()
+        png = figures.chart_bytes(chart, "png")
+        assert "NaN" not in svg, (name, which)  # a scale without a domain draws nothing
+        assert data_marks(svg) > 0, (name, which)  # marks, not only axes
+        assert png.startswith(PNG_MAGIC) and coloured_pixels(png) > 100, (name, which)
+
+
+def test_the_mark_checks_see_a_blank_chart():
+    empty = alt.Chart(pd.DataFrame({"x": [1.0, 2.0], "y": [1.0, 2.0]})).mark_line(color="#d62728").encode(
+        x="x:Q", y="y:Q").transform_filter("datum.x > 5")  # axes only: every row filtered out
+    drawn = alt.Chart(pd.DataFrame({"x": [1.0, 2.0], "y": [1.0, 2.0]})).mark_line(color="#d62728").encode(
+        x="x:Q", y="y:Q")
+    assert data_marks(figures.chart_bytes(empty, "svg").decode()) == 0
+    assert coloured_pixels(figures.chart_bytes(empty, "png")) == 0
+    assert data_marks(figures.chart_bytes(drawn, "svg").decode()) > 0
+    assert coloured_pixels(figures.chart_bytes(drawn, "png")) > 100

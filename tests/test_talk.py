@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 import engine
 from engine import cli
+from engine.core import cache
 from engine.present import talk as talks
 from engine.core.registry import PHENOMENA
 
@@ -167,10 +168,10 @@ def test_uncached_live_slider_positions_are_warnings_until_precomputed(tmp_path,
 def test_a_damaged_entry_is_reported_missing_and_not_recomputed(tmp_path, fresh_cache):
     talk = talks.load_talk(write_talk(tmp_path, LAE))
     talks.precompute_talk(talk)
-    (pkl,) = list((fresh_cache / "linear_ae.dynamics").rglob("output.pkl"))
-    pkl.write_bytes(pkl.read_bytes()[:100])
+    (stored,) = list((fresh_cache / "linear_ae.dynamics").rglob(cache.ENTRY_FILE))
+    stored.write_bytes(stored.read_bytes()[:100])
     assert talks.preflight(talk, render=False).checks[0].status == "missing"
-    assert len(pkl.read_bytes()) == 100  # still damaged: nothing was computed
+    assert len(stored.read_bytes()) == 100  # still damaged: nothing was computed
 
 
 def test_a_chart_that_fails_on_its_frame_fails_the_preflight(tmp_path, fresh_cache, monkeypatch):

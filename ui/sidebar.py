@@ -10,10 +10,19 @@ from engine.core.devices import available_devices
 from . import widgets
 
 SCALES = ("quick", "paper")
+# Composite charts (facets, concatenations) keep their own size: scaled down to their box, never cut.
+CHART_CSS = """<style>
+[data-testid="stVegaLiteChart"] {max-width: 100%;}
+[data-testid="stVegaLiteChart"] svg.marks {max-width: 100%; height: auto;}
+</style>"""
 
 
-def draw_sidebar() -> None:
-    """Draw the shared controls; their values live in ``st.session_state['lab_device'|'lab_scale']``."""
+def draw_sidebar():
+    """Draw the shared controls; their values live in ``st.session_state['lab_device'|'lab_scale']``.
+
+    Returns the slot of the cache's result count, which :func:`draw_cache_count` fills after the
+    page ran (so results the page computed count)."""
+    st.html(CHART_CSS)
     with st.sidebar:
         widgets.selectbox(
             "Device", "lab_device", ["auto", *available_devices()], "auto",
@@ -24,8 +33,15 @@ def draw_sidebar() -> None:
             help="quick runs live on a laptop CPU; paper shows the paper's setup when it is cached "
             "(fill it with `python -m engine precompute NAME --preset paper`).",
         )
-        records = cache.index_records()
-        st.caption(f"Cache: {len(records)} results in `{cache.cache_dir()}`")
+        slot = st.empty()
+        slot.caption(f"Cache: {len(cache.index_records())} results in `{cache.cache_dir()}`")
+    return slot
+
+
+def draw_cache_count(slot) -> None:
+    """The sidebar's result count again, after the page ran (so results it computed count)."""
+    if slot is not None:
+        slot.caption(f"Cache: {len(cache.index_records())} results in `{cache.cache_dir()}`")
 
 
 def device() -> str:

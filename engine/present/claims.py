@@ -8,9 +8,13 @@ our number from that preset's result frame. The scoreboard measures every claim 
 - paper scale (the claim's preset if its name starts with ``paper``, else ``paper``): read from the
   cache only, never computed here (paper runs are sized for a GPU).
 
-A claim's status is decided at its own preset: ``reproduced`` when ``holds(ours)``, ``differs``
-when not, ``not computed yet`` when that result is not in the cache, ``could not measure`` when the
-run or the measure failed (the note says why).
+Each scale gets its own status, judged on that scale's own measurement: ``reproduced`` when
+``holds(ours)``, ``differs`` when not, ``not computed yet`` when that result is not in the cache,
+``could not measure`` when the run or the measure failed or gave no number (nan; the note says
+why), ``no such scale`` when the experiment has no preset at that scale. A claim's headline
+``status`` is the status at its own preset's scale. Every number carries its setup (the
+experiment's ``setups[preset]``; the paper's number ``Claim.paper_setup``), and sanity checks
+(``Claim.kind == "sanity"``) are kept apart from claims about the phenomenon.
 """
 
 from __future__ import annotations
@@ -29,7 +33,10 @@ REPRODUCED = "reproduced"
 DIFFERS = "differs"
 NOT_COMPUTED = "not computed yet"
 FAILED = "could not measure"
+NO_SCALE = "no such scale"
 STATUSES = (REPRODUCED, DIFFERS, NOT_COMPUTED, FAILED)
+SCALES = ("quick", "paper")
+KINDS = ("phenomenon", "sanity")
 
 def scale_of(preset: str) -> str:
     """``paper`` for presets whose name starts with "paper" (GPU-sized), else ``quick``."""
@@ -80,15 +87,26 @@ class FrameSource:
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """One row of the scoreboard."""
+    """One row of the scoreboard: ours and a status at each scale, with the setup of each number."""
 
     claim: Claim
     phenomenon: str
     quick: float | None  # ours at quick scale (None: not available)
     paper: float | None  # ours at paper scale (None: not cached)
-    status: str  # one of STATUSES
+    statuses: dict[str, str]  # scale ("quick", "paper") -> one of STATUSES or NO_SCALE
     note: str = ""  # why a value is missing or could not be measured
     cache_keys: tuple[str, ...] = ()  # keys of the frames measured
+    setups: dict[str, str] = field(default_factory=dict)  # scale -> "data set, model, scale" of ours
+    presets: dict[str, str | None] = field(default_factory=dict)  # scale -> preset measured
+
+    @property
+    def status(self) -> str:
+        """The status at the claim's own scale (its preset's)."""
+        return self.statuses[scale_of(self.claim.preset)]
+
+    @property
+    def kind(self) -> str:
+        return getattr(self.claim, "kind", "phenomenon") or "phenomenon"
 
     @property
     def page(self) -> str:
@@ -97,36 +115,56 @@ class ClaimResult:
 
 
 def _measure(claim: Claim, frame: pd.DataFrame) -> tuple[float | None, str]:
+    """Our number from ``frame``; ``(None, why)`` when the measure raised or gave no number."""
     try:
-        return float(claim.measure(frame)), ""
+        value = float(claim.measure(frame))
     except Exception as err:  # a measure written for another preset's frame, an empty frame
         return None, f"measure failed: {type(err).__name__}: {err}"
+    if math.isnan(value):
+        return None, "the measure gave nan (no number to judge)"
+    return value, ""
+
+
+def _judge(claim: Claim, value: float) -> tuple[str, str]:
+    try:
+        return (REPRODUCED if bool(claim.holds(value)) else DIFFERS), ""
+    except Exception as err:  # a holds() that cannot read this value
+        return FAILED, f"judging failed: {type(err).__name__}: {err}"
 
 
 def evaluate(claim: Claim, source: FrameSource) -> ClaimResult:
-    """Measure one claim at both scales and decide its status at the claim's own preset."""
+    """Measure one claim at both scales and judge each scale on its own measurement."""
     exp = experiments()[claim.experiment]
     values: dict[str, float | None] = {"quick": None, "paper": None}
+    statuses: dict[str, str] = {}
     failures: dict[str, str] = {}
+    setups: dict[str, str] = {}
     keys = []
-    for scale, preset in presets_for(claim, exp).items():
-        frame = source.get(claim.experiment, preset) if preset else None
+    presets = presets_for(claim, exp)
+    for scale in SCALES:
+        preset = presets.get(scale)
+        if preset is None:
+            statuses[scale] = NO_SCALE
+            continue
+        setups[scale] = dict(getattr(exp, "setups", {}) or {}).get(preset, "")
+        frame = source.get(claim.experiment, preset)
         if frame is None:
-            if (claim.experiment, preset) in source.errors:
-                failures[scale] = f"{preset}: {source.errors[(claim.experiment, preset)]}"
+            error = source.errors.get((claim.experiment, preset))
+            statuses[scale] = FAILED if error else NOT_COMPUTED
+            if error:
+                failures[scale] = f"{preset}: {error}"
             continue
         keys.append(frame.attrs.get("cache_key", ""))
-        values[scale], note = _measure(claim, frame)
+        value, note = _measure(claim, frame)
+        if value is None:
+            statuses[scale] = FAILED
+        else:
+            values[scale] = value
+            statuses[scale], note = _judge(claim, value)
         if note:
             failures[scale] = f"{preset}: {note}"
-    own_scale = scale_of(claim.preset)
-    own = values[own_scale]
-    if own is not None:
-        status = REPRODUCED if bool(claim.holds(own)) else DIFFERS
-    else:
-        status = FAILED if own_scale in failures else NOT_COMPUTED
-    return ClaimResult(claim, exp.phenomenon, values["quick"], values["paper"], status,
-                       "; ".join(failures.values()), tuple(keys))
+    return ClaimResult(claim, exp.phenomenon, values["quick"], values["paper"], statuses,
+                       "; ".join(failures.values()), tuple(keys), setups, dict(presets))
 
 
 def scoreboard(*, compute: bool = False, device: str = "auto",
@@ -158,24 +196,42 @@ def format_value(value: float | None) -> str:
     return f"{value:.3g}"
 
 
+COLUMNS = ["phenomenon", "kind", "claim", "id", "experiment", "preset", "unit", "paper", "paper setup",
+           "ours (quick)", "status (quick)", "setup (quick)", "ours (paper)", "status (paper)",
+           "setup (paper)", "status", "page", "note"]
+
+
 def scoreboard_frame(results: list[ClaimResult]) -> pd.DataFrame:
-    """The scoreboard as a table: one row per claim, primitive columns (for st.dataframe and CSV)."""
+    """The scoreboard as a table: one row per claim, primitive columns (for st.dataframe and CSV).
+
+    ``status`` is the status at the claim's own scale; ``status (quick|paper)`` judge each scale on
+    its own number, whose setup stands beside it."""
     rows: list[dict[str, Any]] = []
     for r in results:
         rows.append({
             "phenomenon": r.phenomenon,
+            "kind": r.kind,
             "claim": r.claim.text,
             "id": r.claim.id,
             "experiment": r.claim.experiment,
             "preset": r.claim.preset,
             "unit": r.claim.unit,
             "paper": format_value(r.claim.paper_value),
+            "paper setup": getattr(r.claim, "paper_setup", "") or "",
             "ours (quick)": format_value(r.quick),
+            "status (quick)": r.statuses["quick"],
+            "setup (quick)": r.setups.get("quick", ""),
             "ours (paper)": format_value(r.paper),
+            "status (paper)": r.statuses["paper"],
+            "setup (paper)": r.setups.get("paper", ""),
             "status": r.status,
             "page": f"/{r.page}",
             "note": r.note,
         })
-    columns = ["phenomenon", "claim", "id", "experiment", "preset", "unit", "paper", "ours (quick)",
-               "ours (paper)", "status", "page", "note"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def status_counts(results: list[ClaimResult]) -> dict[str, dict[str, int]]:
+    """``{scale: {status: count}}`` over every claim (sanity checks included)."""
+    return {scale: {s: sum(r.statuses[scale] == s for r in results) for s in (*STATUSES, NO_SCALE)}
+            for scale in SCALES}

@@ -9,7 +9,11 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import re
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +45,104 @@ def _vega_lite_version(spec: dict[str, Any]) -> str | None:
     return f"{match.group(1)}.{match.group(2)}" if match else None
 
 
+#: The lab's chart theme, the same in the app (``theme=None`` + this config), in exports and in the
+#: report: Vega's own colours (so a download has the colours on screen), legends never truncated.
+LAB_CONFIG: dict[str, dict[str, Any]] = {
+    "axis": {"labelFontSize": 12, "titleFontSize": 13, "titleLimit": 0},
+    "legend": {"labelFontSize": 12, "titleFontSize": 13, "labelLimit": 0, "titleLimit": 0},
+    "header": {"labelFontSize": 12, "titleFontSize": 13},
+    "title": {"fontSize": 15, "limit": 0},
+}
+EXPORT_WIDTH = 640  # CSS pixels of a view whose width follows its container on screen
+EXPORT_HEIGHT = 360
+
+
+def _spec(chart: Any) -> dict[str, Any]:
+    return copy.deepcopy(chart) if isinstance(chart, dict) else chart.to_dict()
+
+
+def _merge_config(spec: dict[str, Any], sections: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Add ``sections`` to the spec's config; settings the chart makes itself win."""
+    config = spec.setdefault("config", {})
+    for section, values in sections.items():
+        current = config.setdefault(section, {})
+        for key, value in values.items():
+            current.setdefault(key, value)
+    return spec
+
+
+COMPOSITE_KEYS = ("facet", "hconcat", "vconcat", "concat", "repeat")
+
+
+def is_composite(spec: dict[str, Any]) -> bool:
+    """Facets and concatenations: their views keep their own sizes (Vega-Lite cannot fit them)."""
+    return any(key in spec for key in COMPOSITE_KEYS)
+
+
+def themed(chart: Any) -> dict[str, Any]:
+    """The chart's Vega-Lite spec in the lab's theme: what the app draws (``theme=None``).
+
+    A single view is fitted to its width *including* its legend and axis titles, so a legend
+    beside the plot is never cut off by the box the chart is given; a composite chart is drawn as
+    SVG, which the app scales down to its box."""
+    spec = _merge_config(_spec(chart), LAB_CONFIG)
+    if is_composite(spec):
+        usermeta = spec.setdefault("usermeta", {})
+        usermeta["embedOptions"] = {**usermeta.get("embedOptions", {}), "renderer": "svg"}
+    else:
+        spec.setdefault("autosize", {"type": "fit", "contains": "padding"})
+    return spec
+
+
+def _fixed_size(node: Any) -> None:
+    """Replace ``"container"`` widths and heights (no container off screen) by fixed sizes."""
+    if isinstance(node, dict):
+        for key, size in (("width", EXPORT_WIDTH), ("height", EXPORT_HEIGHT)):
+            if node.get(key) == "container":
+                node[key] = size
+        for value in node.values():
+            _fixed_size(value)
+    elif isinstance(node, list):
+        for value in node:
+            _fixed_size(value)
+
+
+def export_spec(chart: Any) -> dict[str, Any]:
+    """The spec a file export renders: the app's theme, and a fixed size where the screen uses the
+    container's (views without a width get ``EXPORT_WIDTH``, as wide as a report column)."""
+    spec = themed(chart)
+    _fixed_size(spec)
+    view = spec["config"].setdefault("view", {})
+    view.setdefault("continuousWidth", EXPORT_WIDTH)
+    return spec
+
+
+_RENDERED: OrderedDict[str, bytes] = OrderedDict()  # spec hash -> bytes, most recent last
+_RENDERED_MAX = 256
+
+
 def chart_bytes(chart: Any, fmt: str, *, scale: float = PNG_SCALE) -> bytes:
-    """Render an altair chart (or a Vega-Lite dict) to PNG or SVG bytes, with no browser."""
+    """Render an altair chart (or a Vega-Lite dict) to PNG or SVG bytes, with no browser.
+
+    The chart is drawn in the app's theme (:func:`export_spec`). Bytes are kept per spec hash, so
+    asking again for the same chart (a second click, the next rerun) costs nothing."""
+    if fmt not in ("png", "svg"):
+        raise ConfigError(f"The 'format' parameter must be one of 'png', 'svg'. Got {fmt!r} instead.")
+    spec = export_spec(chart)
+    key = hashlib.sha256(json.dumps([spec, fmt, scale], sort_keys=True, default=str).encode()).hexdigest()
+    if key in _RENDERED:
+        _RENDERED.move_to_end(key)
+        return _RENDERED[key]
+    data = _render(spec, fmt, scale)
+    _RENDERED[key] = data
+    while len(_RENDERED) > _RENDERED_MAX:
+        _RENDERED.popitem(last=False)
+    return data
+
+
+def _render(spec: dict[str, Any], fmt: str, scale: float) -> bytes:
     import vl_convert
 
-    spec = chart if isinstance(chart, dict) else chart.to_dict()
     kwargs = {}
     version = _vega_lite_version(spec)
     if version and version in vl_convert.get_vegalite_versions():
@@ -102,14 +199,12 @@ PROJECTOR_FONTS = {  # config section -> font sizes, in pixels
 
 
 def for_projector(chart: Any) -> dict[str, Any]:
-    """The chart's Vega-Lite spec with type large enough for a projector.
+    """The chart's Vega-Lite spec with type large enough for a projector, in the lab's theme.
 
-    Font sizes the chart sets itself are kept; only the missing ones are added.
+    Font sizes the chart sets itself are kept; only the missing ones are added. Legends go below
+    the plot (never beside it, where they would take the plot's width or cover text), and the
+    chart fills the height and width the slide gives it.
     """
-    spec = chart if isinstance(chart, dict) else chart.to_dict()
-    config = spec.setdefault("config", {})
-    for section, fonts in PROJECTOR_FONTS.items():
-        current = config.setdefault(section, {})
-        for key, size in fonts.items():
-            current.setdefault(key, size)
-    return spec
+    spec = _merge_config(_spec(chart), PROJECTOR_FONTS)
+    spec = _merge_config(spec, {"legend": {"orient": "bottom", "direction": "horizontal", "columns": 3}})
+    return themed(spec)

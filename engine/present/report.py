@@ -25,11 +25,19 @@ from typing import Any
 import pandas as pd
 
 from engine.core import cache
-from engine.present.claims import FrameSource, ClaimResult, evaluate, format_value, scale_of
 from engine.core.devices import available_devices
 from engine.core.experiment import Experiment, Progress, config_to_dict
 from engine.core.registry import PHENOMENA, available
 from engine.core.runner import experiments
+from engine.present.claims import (
+    NO_SCALE,
+    STATUSES,
+    ClaimResult,
+    FrameSource,
+    evaluate,
+    format_value,
+    scale_of,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("torch", "numpy", "scipy", "pandas", "scikit-learn", "joblib", "altair",
@@ -50,6 +58,9 @@ class Block:
     header: tuple = ()
 
 
+FIGURE_WIDTH = 800  # CSS pixels every report figure is shown at (Markdown and HTML alike)
+
+
 def render_markdown(blocks: list[Block]) -> str:
     """The report as GitHub-flavoured Markdown."""
     out = []
@@ -68,7 +79,7 @@ def render_markdown(blocks: list[Block]) -> str:
             out.append("\n".join(lines))
         elif b.kind == "figure":
             src, alt = b.items
-            out.append(f"![{alt}]({src})")
+            out.append(f'<img src="{src}" alt="{alt}" width="{FIGURE_WIDTH}">')  # one size for every figure
         elif b.kind == "links":
             out.append(" · ".join(f"[{label}]({href})" for label, href in b.items))
     return "\n\n".join(out) + "\n"
@@ -76,7 +87,7 @@ def render_markdown(blocks: list[Block]) -> str:
 
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
         "line-height:1.45}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-        "padding:4px 8px;text-align:left;vertical-align:top}img{max-width:100%}"
+        "padding:4px 8px;text-align:left;vertical-align:top}img{width:100%;max-width:800px;height:auto;display:block}"
         "code{background:#f4f4f4;padding:0 3px}")
 
 
@@ -197,15 +208,37 @@ def _figure_blocks(exp: Experiment, preset: str, frame: pd.DataFrame, folder: Pa
     return blocks
 
 
+def _ours(r: ClaimResult, scale: str) -> str:
+    status = r.statuses[scale]
+    if status == NO_SCALE:
+        return "—"
+    value = format_value(r.quick if scale == "quick" else r.paper)
+    setup = r.setups.get(scale, "")
+    return f"{value} ({status})" + (f" [{setup}]" if setup else "")
+
+
 def _claims_table(results: list[ClaimResult], with_phenomenon: bool = False) -> Block:
+    """Ours and the status at each scale (each judged on its own number, its setup beside it),
+    the paper's number with the setup it measured."""
     header = (("phenomenon",) if with_phenomenon else ()) + (
-        "claim", "unit", "paper", "ours (quick)", "ours (paper)", "status", "note")
+        "claim", "unit", "paper", "paper setup", "ours, quick scale", "ours, paper scale", "note")
     rows = []
     for r in results:
-        row = (r.claim.text, r.claim.unit, format_value(r.claim.paper_value), format_value(r.quick),
-               format_value(r.paper), r.status, r.note)
+        row = (r.claim.text, r.claim.unit, format_value(r.claim.paper_value),
+               getattr(r.claim, "paper_setup", "") or "—", _ours(r, "quick"), _ours(r, "paper"), r.note)
         rows.append(((r.phenomenon,) if with_phenomenon else ()) + row)
     return Block("table", header=header, items=tuple(rows))
+
+
+def _claim_sections(results: list[ClaimResult], with_phenomenon: bool = False, level: int = 3) -> list[Block]:
+    """Claims about the phenomena, then the sanity checks (true unless the code has a bug) apart."""
+    phenomena = [r for r in results if r.kind != "sanity"]
+    sanity = [r for r in results if r.kind == "sanity"]
+    blocks = [_claims_table(phenomena, with_phenomenon)] if phenomena else [Block("p", "No claims declared.")]
+    if sanity:
+        blocks += [Block("h", "Sanity checks (fail only on a bug)", level + 1),
+                   _claims_table(sanity, with_phenomenon)]
+    return blocks
 
 
 def _provenance_table(frames: dict[tuple[str, str], pd.DataFrame]) -> Block:
@@ -224,8 +257,10 @@ def _phenomenon_blocks(p, exps: list[Experiment], source: FrameSource, folder: P
     blocks = [Block("h", p.title, 2), Block("p", p.paper), Block("p", p.summary)]
     claims = [r for r in results if r.phenomenon == p.name]
     blocks += [Block("h", "Claims", 3),
-               Block("ul", items=tuple(f"{r.claim.text} ({r.claim.experiment}, {r.claim.preset} scale): "
-                                       f"{r.status}" for r in claims) or ("No claims declared.",))]
+               Block("ul", items=tuple(f"{r.claim.text} ({r.claim.experiment}): quick scale "
+                                       f"{r.statuses['quick']}, paper scale {r.statuses['paper']}"
+                                       + (" [sanity check]" if r.kind == "sanity" else "")
+                                       for r in claims) or ("No claims declared.",))]
     blocks.append(Block("h", "Setup", 3))
     for exp in exps:
         blocks += [Block("h", f"{exp.title} ({exp.name}, version {exp.version})", 4),
@@ -246,7 +281,7 @@ def _phenomenon_blocks(p, exps: list[Experiment], source: FrameSource, folder: P
         blocks += [Block("p", "Not shown (paper scale is read from the cache only; fill it with "
                               "`python -m engine precompute NAME --preset paper`):"),
                    Block("ul", items=tuple(absent))]
-    blocks += [Block("h", "Paper vs ours", 3), _claims_table(claims),
+    blocks += [Block("h", "Paper vs ours", 3), *_claim_sections(claims),
                Block("h", "Provenance", 3), _provenance_table(frames)]
     return blocks
 
@@ -297,7 +332,10 @@ def build_report(out: str | Path, *, cached_only: bool = False, device: str = "a
                    "Quick-scale results: " + ("as cached (--cached-only)" if cached_only else
                                               "as cached, missing ones computed for this report")
                    + ". Paper-scale results: as cached (never computed by the report)."),
-        Block("h", "Claims scoreboard", 2), _claims_table(results, with_phenomenon=True),
+        Block("h", "Claims scoreboard", 2),
+        Block("p", "Each scale is judged on its own measurement; the setup of every number is in "
+                   "brackets. Statuses: " + ", ".join(STATUSES) + "."),
+        *_claim_sections(results, with_phenomenon=True, level=2),
         Block("h", "Environment", 2),
         Block("table", header=("what", "value"), items=(
             ("git commit", git_commit()), ("platform", platform.platform()),
