@@ -46,7 +46,7 @@ def player(talk, tmp_path_factory):
     cache_dir = tmp_path_factory.mktemp("talk") / "cache"
     before = os.environ.get(cache.ENV_VAR)
     os.environ[cache.ENV_VAR] = str(cache_dir)
-    cache._FUNCS.clear()
+    cache.clear_memo()
     try:
         assert talks.precompute_talk(talk, sliders=False) == []
         assert talks.preflight(talk, render=False).ok
@@ -57,7 +57,7 @@ def player(talk, tmp_path_factory):
             os.environ.pop(cache.ENV_VAR, None)
         else:
             os.environ[cache.ENV_VAR] = before
-        cache._FUNCS.clear()
+        cache.clear_memo()
 
 
 def settle(page) -> None:
