@@ -95,8 +95,9 @@ def figure(chart_obj: Any, stem: str, frame: pd.DataFrame | None = None, *, key:
     """Draw any Altair chart in the lab's theme with PNG and SVG downloads (and CSV of ``frame``).
 
     The screen and the files use one spec in one theme (:func:`figures.themed`), so a download is
-    the chart on screen. The files are built now (cached per spec, so a rerun costs nothing) and
-    a click does not rerun the page: a second click at once gets the same file.
+    the chart on screen. The files are rendered only when clicked (a first view pays nothing for
+    them; bytes are then cached per spec), and a click does not rerun the page, so the deferred
+    file stays valid and a second click at once gets the same file.
     """
     spec = figures.themed(chart_obj)
     st.vega_lite_chart(spec, theme=None, width="stretch")
@@ -104,19 +105,13 @@ def figure(chart_obj: Any, stem: str, frame: pd.DataFrame | None = None, *, key:
     with st.container(horizontal=True):
         if frame is not None:
             st.download_button(
-                "Download data (CSV)", frame.to_csv(index=False).encode(), file_name=f"{stem}.csv",
+                "Download data (CSV)", lambda: frame.to_csv(index=False).encode(), file_name=f"{stem}.csv",
                 mime="text/csv", key=f"csv-{key}", on_click="ignore",
             )
         for fmt in ("png", "svg"):
-            try:
-                data = figures.chart_bytes(spec, fmt)
-            except Exception as err:  # the chart on screen stays; only this file is missing
-                log.exception("export of %s %s failed", stem, fmt)
-                st.caption(f"{fmt.upper()} export failed: {type(err).__name__}")
-                continue
             st.download_button(
-                f"Chart ({fmt.upper()})", data, file_name=f"{stem}.{fmt}", mime=figures.MIME[fmt],
-                key=f"{fmt}-{key}", on_click="ignore",
+                f"Chart ({fmt.upper()})", lambda fmt=fmt: figures.chart_bytes(spec, fmt),
+                file_name=f"{stem}.{fmt}", mime=figures.MIME[fmt], key=f"{fmt}-{key}", on_click="ignore",
             )
 
 
