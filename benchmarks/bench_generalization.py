@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/bench_generalization.py [repeats]
 Wall time depends on the machine's load; process CPU time (summed over threads) is printed beside it.
-The last line times the page's first view (AppTest, empty cache: the linear and NK quick runs, five charts).
+The last line times the page's first view (AppTest, empty cache: the linear and NK quick runs, four charts).
 """
 
 from __future__ import annotations

@@ -44,27 +44,39 @@ st.caption("The constant c of Koltchinskii-Lounici's covariance bound is not kno
            "(k + n)-dimensional span of the data): the 'uniform' chart shows both, and the claim that UC over the "
            "ball ∋ ĥ does not vanish rests on the exact sup, not on the bound.")
 
-cols = st.columns(4)
-with cols[0]:
-    n_max = w.select_slider("largest n", "gen_n_max", list(N_GRIDS), 3200)
-with cols[1]:
-    noise = w.select_slider("noise σ", "gen_noise", NOISE_LEVELS, 1.0)
-with cols[2]:
-    tail = w.select_slider("tail exponent a (p_t = n^a; 1 = not benign)", "gen_tail", TAIL_EXPONENTS, 1.5)
-with cols[3]:
-    spike = w.select_slider("spike strength s", "gen_spike", SPIKES, 1.0)
-surrogate = w.radio("surrogate", "gen_surrogate", list(SURROGATES), "denoising",
-                    format_func=SURROGATES.get, horizontal=True)
-frame = show.run(LIN, {"n_values": N_GRIDS[n_max], "noise": noise, "tail_exponent": tail, "spike": spike})
-if frame is not None:
-    show.chart(LIN, frame, surrogate)
+
+@st.fragment
+def linear_section() -> None:
+    """Section 1's controls and charts: moving one of its sliders reruns only this section."""
+    cols = st.columns(4)
+    with cols[0]:
+        n_max = w.select_slider("largest n", "gen_n_max", list(N_GRIDS), 3200)
+    with cols[1]:
+        noise = w.select_slider("noise σ", "gen_noise", NOISE_LEVELS, 1.0)
+    with cols[2]:
+        tail = w.select_slider("tail exponent a (p_t = n^a; 1 = not benign)", "gen_tail", TAIL_EXPONENTS, 1.5)
+    with cols[3]:
+        spike = w.select_slider("spike strength s", "gen_spike", SPIKES, 1.0)
+    shared = (noise, tail, spike)
+    if st.session_state.get("gen_ext") and st.session_state.get("_gen_ext_settings", shared) != shared:
+        st.session_state["_gen_ext_settings"] = shared
+        st.rerun()  # section 3 uses these settings too: redraw the whole page
+    surrogate = w.radio("surrogate", "gen_surrogate", list(SURROGATES), "denoising",
+                        format_func=SURROGATES.get, horizontal=True)
+    frame = show.run(LIN, {"n_values": N_GRIDS[n_max], "noise": noise, "tail_exponent": tail, "spike": spike})
+    if frame is None:
+        return
+    show.chart(LIN, frame, surrogate)  # the main chart first; the term-by-term views below it
     left, right = st.columns(2)
     with left:
         show.chart(LIN, frame, "coupling")
     with right:
         show.chart(LIN, frame, "uniform")
-    with st.expander("Why the ball does not shrink: the norms"):
+    if w.toggle("why the ball does not shrink: show the norms", "gen_norms", False):
         show.chart(LIN, frame, "norms")
+
+
+linear_section()
 st.markdown(
     "**What to notice.** ĥ has training error 0 and its risk falls to σ² (dashed): benign overfitting. The exact "
     "sup of |R − R̂_S| over the smallest ball holding ĥ stays near 10σ² and does not fall -- the noise-fitting part "
@@ -79,17 +91,35 @@ st.markdown(
     "from 0 gives w = (1/m) Σ yᵢxᵢ. The derandomized classifier h̃(x) = E[h_S(x) | labels] = 2u·x₁ is one "
     "fixed predictor: Hoeffding at δ/2. Its coupling term |R(ĥ) − R(h̃)| is bounded at δ/2 by the χ²_D quantile of "
     "|w₂|² (ĥ's test error depends on S only through it); total confidence 95 %.")
-factor = w.select_slider("noise dimension D / m (2, 10: not ≫ m)", "gen_nk_factor", list(DIM_FACTORS), 500)
-nk = show.run(NK, {"dim_factor": factor})
-if nk is not None:
-    show.chart(NK, nk)
+
+
+@st.fragment
+def nk_section() -> None:
+    """Section 2's slider and chart (reruns alone)."""
+    factor = w.select_slider("noise dimension D / m (2, 10: not ≫ m)", "gen_nk_factor", list(DIM_FACTORS), 500)
+    nk = show.run(NK, {"dim_factor": factor})
+    if nk is not None:
+        show.chart(NK, nk)
+
+
+nk_section()
 st.markdown(
     "**What to notice.** Training error 0 and test error small, but on the mirrored set S′ (x₂ negated, just "
     "as likely a sample) ĥ errs everywhere: any two-sided bound over the algorithm's outputs is ≥ about 1. "
     "The derandomized bound falls like m^-½. With D = 2m or 10m ĥ no longer generalizes and the bound stays large.")
 
 st.header("3. Extension: ridge and random features")
-if w.toggle("show the extension (ridge across λ, random-features regression)", "gen_ext", False):
+
+
+@st.fragment
+def extension_section() -> None:
+    """Section 3: ridge across lambda and random features, behind a toggle (reruns alone)."""
+    if not w.toggle("show the extension (ridge across λ, random-features regression)", "gen_ext", False):
+        return
+    noise, tail, spike = (st.session_state.get(k, d) for k, d in
+                          (("gen_noise", 1.0), ("gen_tail", 1.5), ("gen_spike", 1.0)))
+    st.session_state["_gen_ext_settings"] = (noise, tail, spike)
+    st.caption(f"Section 1's settings: noise σ = {noise}, tail exponent a = {tail}, spike strength s = {spike}.")
     ridge = w.select_slider("ridge λ of the random-features fit", "gen_ridge", RIDGES, 0.01)
     rid = show.run("generalization.ridge", {"noise": noise, "tail_exponent": tail, "spike": spike})
     if rid is not None:
@@ -102,3 +132,6 @@ if w.toggle("show the extension (ridge across λ, random-features regression)", 
         "the surrogate bound tracks the risk across λ. With random features (N = 2000 ReLU features) the "
         "interpolator's norm -- and its ball bound -- grow with n; the surrogate's radius is data dependent there, "
         "so its UC term is illustrative.")
+
+
+extension_section()

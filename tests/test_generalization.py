@@ -269,6 +269,57 @@ def test_exact_sup_matches_dense_reference():
         assert upper - lower < 1e-9 * max(1.0, upper)
 
 
+def test_arrowhead_extreme_eigenvalues_match_dense():
+    """Arrowhead.min_eigenvalue (Newton + regula falsi on the Schur complement) is a lower bound on the dense
+    eigvalsh's smallest eigenvalue within 1e-12 (relative to |Q|), for Q and -Q of random arrowheads (n = 300,
+    k = 3), including a coupling row of zeros at the smallest diagonal entry (lambda_min = min d there)."""
+    rng = np.random.default_rng(5)
+    for case in range(6):
+        k, m = 3, 300
+        H = rng.standard_normal((k, k))
+        d = rng.uniform(-1.0, 2.0, m)
+        C = rng.standard_normal((m, k)) / math.sqrt(m)
+        if case == 5:
+            H = H @ H.T + 10 * np.eye(k)
+            C[np.argmin(d)] = 0.0
+        Q = gb.Arrowhead((H + H.T) / 2, C, d)
+        for A in (Q, -Q):
+            exact = float(np.linalg.eigvalsh(A.dense())[0])
+            found = A.min_eigenvalue()
+            scale = float(np.abs(A.dense()).max())
+            assert exact - 1e-12 * scale <= found <= exact + 1e-14 * scale, (case, found, exact)
+
+
+def test_uniform_deviations_share_work_and_agree():
+    """uniform_deviations over several radii equals uniform_deviation radius by radius (to 1e-12), and the
+    sup is nondecreasing in the radius (nested balls)."""
+    sample = g.sample_linear(400, g.spiked_spectrum(400, 3, 1.0, 1.5), 1.0, np.random.default_rng(3))
+    c, Q, g_head, g_tail = g.deviation_problem(sample)
+    radii = (0.3, 1.0, 4.0, 40.0)
+    pairs = gb.uniform_deviations(c, Q, g_head, g_tail, radii)
+    for radius, (lower, upper) in zip(radii, pairs):
+        single = gb.uniform_deviation(c, Q, g_head, g_tail, radius)
+        assert lower == pytest.approx(single[0], rel=1e-12) and upper == pytest.approx(single[1], rel=1e-12)
+        assert -1e-12 * upper <= upper - lower < 1e-10 * upper  # certified up to rounding
+    uppers = [u for _, u in pairs]
+    assert all(a <= b * (1 + 1e-12) for a, b in zip(uppers, uppers[1:]))
+
+
+def test_tridiagonal_eigenvalues_match_dense():
+    """The GIL-free dsterf call equals scipy's dsterf wrapper bit for bit and the dense eigvalsh to 1e-12
+    (relative to the largest eigenvalue), n = 1, 2, 7, 500."""
+    from scipy.linalg import lapack
+
+    rng = np.random.default_rng(8)
+    for n in (1, 2, 7, 500):
+        d, e = rng.uniform(1, 3, n), rng.standard_normal(n - 1)
+        got = g.tridiagonal_eigenvalues(d, e)
+        dense = np.linalg.eigvalsh(np.diag(d) + np.diag(e, 1) + np.diag(e, -1))
+        assert np.allclose(got, dense, rtol=0, atol=1e-12 * np.abs(dense).max())
+        if n > 1:
+            assert np.array_equal(got, np.sort(lapack.dsterf(d, e)[0]))
+
+
 def test_exact_sup_is_below_the_uc_bound_and_above_the_realized_deviation(linear_frame):
     """In every quick-preset run the exact ball sup lies between |R(h^) - R^_S(h^)| (h^ is in the ball) and the
     UC bound times 1.5 (the UC bound is in expectation with its constant set to 1, so it may dip below)."""
@@ -503,14 +554,34 @@ def test_page_defaults_render():
 
 def test_page_widgets_change_the_view():
     at = _page().run()
+    first = len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart"))
+    assert first == 4  # section 1: main, coupling, uniform; section 2: NK (norms and extension off)
     at.select_slider(key="gen_n_max").set_value(800)
     at.select_slider(key="gen_noise").set_value(0.5)
     at.select_slider(key="gen_tail").set_value(1.0)
     at.select_slider(key="gen_spike").set_value(2.0)
     at.radio(key="gen_surrogate").set_value("head")
+    at.toggle(key="gen_norms").set_value(True)
     at.select_slider(key="gen_nk_factor").set_value(10)
     at.toggle(key="gen_ext").set_value(True)
     at.run()
     at.select_slider(key="gen_ridge").set_value(0.1)
+    at.run()
     assert not at.exception and not at.error
-    assert len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart")) >= 5
+    assert len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart")) == 7
+    assert any("noise σ = 0.5, tail exponent a = 1.0, spike strength s = 2.0" in c.value for c in at.caption)
+
+
+def test_charts_are_reused_per_frame_content(linear_frame):
+    """A chart of the same frame content is built once (a warm rerun reuses it); a frame whose values
+    differ in one cell gets a new chart, whose spec carries the new value."""
+    from engine.phenomena.generalization import charts as gc
+
+    first = gc.uniform_chart(linear_frame)
+    assert gc.uniform_chart(linear_frame.copy()) is first
+    changed = linear_frame.copy()
+    changed.loc[changed.index[0], "ball_sup"] = 123456.0
+    other = gc.uniform_chart(changed)
+    assert other is not first and "123456" in repr(other.to_dict()) and "123456" not in repr(first.to_dict())
+    assert "Head-coordinates" in repr(gc.linear_chart(linear_frame, surrogate="head").to_dict())
+    assert "Denoising surrogate" in repr(gc.linear_chart(linear_frame, "denoising").to_dict())

@@ -145,27 +145,48 @@ class Arrowhead:
         head = np.linalg.solve(schur, g_head - Cs.T @ g_tail)
         return head, (g_tail - self.C @ head) / dt
 
-    def min_eigenvalue(self, iterations: int = 200) -> float:
-        """lambda_min(Q) (complement included) by bisection on the Schur complement's smallest eigenvalue.
+    def _schur_min(self, x: float) -> tuple[float, float]:
+        """f(x) = lambda_min(H - x I - C^T (d - x)^-1 C) for x < min d, and f'(x) (Hellmann-Feynman)."""
+        Cr = self.C / (self.d - x)[:, None]
+        w, V = np.linalg.eigh(self.H - x * np.eye(self.H.shape[0]) - self.C.T @ Cr)
+        Cv = Cr @ V[:, 0]
+        return float(w[0]), -1.0 - float(Cv @ Cv)
 
-        By interlacing lambda_min <= min d; below min d, Q - mu I > 0 iff H - mu I - C^T (d - mu)^-1 C > 0,
-        whose smallest eigenvalue is strictly decreasing in mu.
+    def min_eigenvalue(self, iterations: int = 100) -> float:
+        """A lower bound on lambda_min(Q) (complement included), tight to rounding.
+
+        By interlacing lambda_min <= min d; below min d, Q - x I > 0 iff f(x) = lambda_min(H - x I - C^T
+        (d - x)^-1 C) > 0, and f is decreasing and concave (a minimum of concave functions), so on a bracket
+        lo < root < hi the tangent at lo lands at or right of the root and the chord lands at or left of it:
+        Newton and regula falsi together converge superlinearly. Each point is filed by the sign of the
+        computed f (a midpoint when a step leaves the bracket), so lo always has f(lo) > 0.
         """
         head_min = float(np.linalg.eigvalsh(self.H)[0])
         if self.d.size == 0:
             return head_min if self.extra is None else min(head_min, self.extra)
         top = float(self.d.min())
-        low = min(top, head_min) - float(np.abs(self.C).sum()) - 1.0
+        lo = min(top, head_min) - float(np.abs(self.C).sum()) - 1.0
+        f_lo, df_lo = self._schur_min(lo)
+        while f_lo <= 0:  # not expected (Gershgorin): widen
+            lo -= 2 * (top - lo)
+            f_lo, df_lo = self._schur_min(lo)
+        hi, f_hi = top, -math.inf
         for _ in range(iterations):
-            mid = 0.5 * (low + top)
-            if mid <= low or mid >= top:
+            tangent = lo - f_lo / df_lo
+            chord = lo + f_lo * (hi - lo) / (f_lo - f_hi) if math.isfinite(f_hi) else math.nan
+            for x in (tangent, chord):
+                if not lo < x < hi:
+                    x = 0.5 * (lo + hi)
+                    if not lo < x < hi:
+                        break
+                f, df = self._schur_min(x)
+                if f > 0:
+                    lo, f_lo, df_lo = x, f, df
+                else:
+                    hi, f_hi = x, f
+            if hi - lo <= 1e-15 * (abs(lo) + abs(hi)) or not lo < 0.5 * (lo + hi) < hi:
                 break
-            schur = self.H - mid * np.eye(self.H.shape[0]) - self.C.T @ (self.C / (self.d - mid)[:, None])
-            if np.linalg.eigvalsh(schur)[0] > 0:
-                low = mid
-            else:
-                top = mid
-        return low if self.extra is None else min(low, self.extra)
+        return lo if self.extra is None else min(lo, self.extra)
 
 
 @dataclass(frozen=True)
@@ -176,48 +197,55 @@ class TrustRegion:
     upper: float  # the value at a feasible theta (>= the minimum)
 
 
+def _secular(Q: Arrowhead, mu: float, g_head: np.ndarray, g_tail: np.ndarray):
+    """theta = (Q + mu I)^-1 g, |theta| and theta^T (Q + mu I)^-1 theta (= -d|theta|^2/dmu / 2): one Schur
+    complement, two solves. O(m k^2)."""
+    dt = Q.d + mu
+    Cs = Q.C / dt[:, None]
+    schur = Q.H + mu * np.eye(Q.H.shape[0]) - Q.C.T @ Cs
+    head = np.linalg.solve(schur, g_head - Cs.T @ g_tail)
+    tail = (g_tail - Q.C @ head) / dt
+    w_head = np.linalg.solve(schur, head - Cs.T @ tail)
+    w_tail = (tail - Q.C @ w_head) / dt
+    return (head, tail), math.sqrt(float(head @ head + tail @ tail)), float(head @ w_head + tail @ w_tail)
+
+
 def trust_region_min(Q: Arrowhead, g_head: np.ndarray, g_tail: np.ndarray, radius: float,
-                     iterations: int = 200) -> TrustRegion:
+                     iterations: int = 100, min_eigenvalue: float | None = None) -> TrustRegion:
     """The minimum of theta^T Q theta - 2 g . theta over the ball |theta|_2 <= radius, exactly.
 
     Strong duality (S-lemma): min = max over mu >= max(0, -lambda_min) of psi(mu) = -g.(Q + mu I)^-1 g
     - mu B^2, a concave function whose derivative is |theta(mu)|^2 - B^2, theta(mu) = (Q + mu I)^-1 g. The
-    root is found by bisection; psi(mu) is a certified lower bound, a feasible theta (theta(mu) scaled into
-    the ball, the complement filled when it holds the extreme eigenvalue) a certified upper bound.
+    root solves the secular equation 1/|theta(mu)| = 1/B (Newton from the left, safeguarded by a bracket:
+    Moré & Sorensen, 1983); psi(mu) at any admissible mu is a certified lower bound, a feasible theta
+    (theta(mu) scaled into the ball, the complement filled when it holds the extreme eigenvalue) a certified
+    upper bound. ``min_eigenvalue``: a lower bound on lambda_min(Q) already computed (else computed here).
     """
     check_arg("trust_region_min", "radius", radius, Interval(float, 0.0, None))
-    lam = Q.min_eigenvalue()
+    lam = Q.min_eigenvalue() if min_eigenvalue is None else float(min_eigenvalue)
     mu_lo = max(0.0, -lam)
     g_norm = math.sqrt(float(g_head @ g_head + g_tail @ g_tail))
     scale_ref = float(np.abs(Q.d).max()) if Q.d.size else float(np.abs(Q.H).max())
     tiny = 1e-12 * (abs(mu_lo) + scale_ref + 1e-300)
-
-    def theta(mu: float):
-        return Q.solve(mu, g_head, g_tail)
-
-    def psi(mu: float, th) -> float:
-        return -float(g_head @ th[0] + g_tail @ th[1]) - mu * radius ** 2
-
     start = 0.0 if lam > 0 else mu_lo + tiny
-    th = theta(start)
-    norm_sq = float(th[0] @ th[0] + th[1] @ th[1])
-    if norm_sq <= radius ** 2:  # interior optimum (mu = 0) or the hard case (mu = -lambda_min)
-        mu = start
-    else:
+    mu = start
+    th, norm, slope = _secular(Q, mu, g_head, g_tail)
+    if norm > radius:  # else: interior optimum (mu = 0) or the hard case (mu = -lambda_min)
         lo, hi = start, mu_lo + g_norm / max(radius, 1e-300) + tiny
         for _ in range(iterations):
-            mu = 0.5 * (lo + hi)
-            th = theta(mu)
-            if float(th[0] @ th[0] + th[1] @ th[1]) > radius ** 2:
+            step = (1.0 / norm - 1.0 / radius) * norm ** 3 / slope if slope > 0 else math.nan
+            mu_new = mu - step
+            if not lo < mu_new < hi:
+                mu_new = 0.5 * (lo + hi)
+            mu = mu_new
+            th, norm, slope = _secular(Q, mu, g_head, g_tail)
+            if norm > radius:
                 lo = mu
             else:
                 hi = mu
-            if hi - lo <= 1e-15 * hi:
+            if abs(norm - radius) <= 1e-14 * radius or hi - lo <= 1e-15 * hi:
                 break
-        mu = hi
-        th = theta(mu)
-    lower = psi(mu, th)
-    norm = math.sqrt(float(th[0] @ th[0] + th[1] @ th[1]))
+    lower = -float(g_head @ th[0] + g_tail @ th[1]) - mu * radius ** 2
     scale = min(1.0, radius / norm) if norm > 0 else 1.0
     head, tail = th[0] * scale, th[1] * scale
     upper = Q.quad(head, tail) - 2 * float(g_head @ head + g_tail @ tail)
@@ -232,8 +260,17 @@ def uniform_deviation(const: float, Q: Arrowhead, g_head: np.ndarray, g_tail: np
 
     The max side is -min of the negated problem; the sup of |f| is the larger of max f and -min f.
     """
-    low_side = trust_region_min(Q, g_head, g_tail, radius)  # min f - const
-    high_side = trust_region_min(-Q, -g_head, -g_tail, radius)  # -(max f - const)
-    lower = max(const - high_side.upper, -(const + low_side.upper))
-    upper = max(const - high_side.lower, -(const + low_side.lower))
-    return lower, upper
+    return uniform_deviations(const, Q, g_head, g_tail, (radius,))[0]
+
+
+def uniform_deviations(const: float, Q: Arrowhead, g_head: np.ndarray, g_tail: np.ndarray,
+                       radii) -> list[tuple[float, float]]:
+    """:func:`uniform_deviation` for several radii, sharing the two extreme eigenvalues of Q."""
+    low_eig, high_eig = Q.min_eigenvalue(), (-Q).min_eigenvalue()
+    pairs = []
+    for radius in radii:
+        low_side = trust_region_min(Q, g_head, g_tail, radius, min_eigenvalue=low_eig)  # min f - const
+        high_side = trust_region_min(-Q, -g_head, -g_tail, radius, min_eigenvalue=high_eig)  # -(max f - const)
+        pairs.append((max(const - high_side.upper, -(const + low_side.upper)),
+                      max(const - high_side.lower, -(const + low_side.lower))))
+    return pairs

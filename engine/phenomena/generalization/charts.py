@@ -7,10 +7,35 @@ at :data:`TRAIN_FLOOR` and its tooltip shows the measured value.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from functools import wraps
+
 import altair as alt
 import pandas as pd
 
 TRAIN_FLOOR = 1e-3  # where a zero training error is drawn on a log axis
+_BUILT: OrderedDict = OrderedDict()  # (chart, args, frame content) -> alt.Chart, most recent last
+_BUILT_MAX = 64
+
+
+def _memoized(build):
+    """Keep the last charts built per frame content: a rerun (a second visitor, another section's slider)
+    gets the same Altair object instead of rebuilding and re-validating it (~0.1 s a chart). Charts are
+    pure functions of the frame, and nothing downstream mutates them."""
+
+    @wraps(build)
+    def wrapper(frame: pd.DataFrame, *args, **kwargs):
+        key = (build.__name__, args, tuple(sorted(kwargs.items())), frame.shape, tuple(frame.columns),
+               int(pd.util.hash_pandas_object(frame, index=True).sum()))
+        if key in _BUILT:
+            _BUILT.move_to_end(key)
+            return _BUILT[key]
+        chart = _BUILT[key] = build(frame, *args, **kwargs)
+        while len(_BUILT) > _BUILT_MAX:
+            _BUILT.popitem(last=False)
+        return chart
+
+    return wrapper
 
 LINEAR_QUANTITIES = {  # column -> legend label, in legend order
     "train_error": "training error of ĥ (0, drawn at 1e-3)",
@@ -97,6 +122,7 @@ def _noise_rule(level: float, label: str = "noise level σ²") -> alt.Chart:
     return rule + text
 
 
+@_memoized
 def linear_chart(frame: pd.DataFrame, surrogate: str = "denoising") -> alt.Chart:
     """The decomposition against n for one surrogate ("denoising" or "head"), log-log, noise level rule."""
     part = frame[frame["surrogate"] == surrogate]
@@ -117,6 +143,7 @@ def linear_head_chart(frame: pd.DataFrame) -> alt.Chart:
     return linear_chart(frame, "head")
 
 
+@_memoized
 def coupling_chart(frame: pd.DataFrame) -> alt.Chart:
     """The coupling term, realized (uses R(ĥ)) vs its 95 % bound (from X only), both surrogates, log-log."""
     stats = _long(frame, "n", COUPLING_QUANTITIES, group=["surrogate"], floor=False)
@@ -126,6 +153,7 @@ def coupling_chart(frame: pd.DataFrame) -> alt.Chart:
         height=320)
 
 
+@_memoized
 def uniform_chart(frame: pd.DataFrame) -> alt.Chart:
     """Exact sups of |R − R̂_S| beside the UC bounds (denoising surrogate's class), log-log, noise rule."""
     part = frame[frame["surrogate"] == "denoising"]
@@ -135,6 +163,7 @@ def uniform_chart(frame: pd.DataFrame) -> alt.Chart:
         title="Exact uniform deviation (trust-region solution) beside the UC bound", height=360)
 
 
+@_memoized
 def norms_chart(frame: pd.DataFrame) -> alt.Chart:
     """|θ̂|₂ (grows with n: the noise-fitting part) against both surrogates' norms (stay below |θ*| = 1)."""
     labels = {"norm": "|θ̂|₂ (interpolator)", "surrogate_norm": "|θ̃|₂ (surrogate)"}
@@ -143,6 +172,7 @@ def norms_chart(frame: pd.DataFrame) -> alt.Chart:
         .properties(title="The ball radius grows; the surrogate's does not", height=320)
 
 
+@_memoized
 def nk_chart(frame: pd.DataFrame) -> alt.Chart:
     """Nagarajan-Kolter: errors and bounds against m (log x, linear y in [0, 1])."""
     stats = _long(frame, "m", NK_QUANTITIES, floor=False)
@@ -151,6 +181,7 @@ def nk_chart(frame: pd.DataFrame) -> alt.Chart:
                                   "the derandomized bound falls", height=420)
 
 
+@_memoized
 def ridge_chart(frame: pd.DataFrame) -> alt.Chart:
     """Ridge regression: the decomposition (denoising surrogate) against the ridge parameter."""
     part = frame[frame["surrogate"] == "denoising"]
@@ -162,6 +193,7 @@ def ridge_chart(frame: pd.DataFrame) -> alt.Chart:
         title=f"Ridge across λ at n = {n}: the ball bound falls only where the risk rises", height=420)
 
 
+@_memoized
 def random_features_chart(frame: pd.DataFrame) -> alt.Chart:
     """Random-features regression: interpolating (solid) vs ridge (dashed) against n."""
     stats = _long(frame, "n", RF_QUANTITIES, group=["fit"])

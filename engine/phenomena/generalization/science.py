@@ -20,6 +20,7 @@ builds the same object from explicit features (the reference path the tests use)
 
 from __future__ import annotations
 
+import ctypes
 import math
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from engine.phenomena.generalization.bounds import (
     coupling_tail_bound,
     uc_bound,
     uniform_deviation,
+    uniform_deviations,
 )
 
 # ----------------------------------------------------------------------------- spectra, sampling
@@ -78,6 +80,45 @@ def spiked_spectrum(n: int, n_spikes: int, spike: float, tail_exponent: float) -
                           tail_dim=tail_dim)
 
 
+def _gil_free_dsterf():
+    """LAPACK's dsterf through ctypes, which releases the GIL during the call (scipy's own wrapper holds
+    it, so the two threads of :func:`compute_linear` would take turns); None if unavailable."""
+    try:
+        from scipy.linalg import cython_lapack
+
+        capsule = cython_lapack.__pyx_capi__["dsterf"]
+        get_name, get_pointer = ctypes.pythonapi.PyCapsule_GetName, ctypes.pythonapi.PyCapsule_GetPointer
+        get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+        get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+        pointer = get_pointer(capsule, get_name(capsule))
+        int_p, double_p = ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_double)
+        return ctypes.CFUNCTYPE(None, int_p, double_p, double_p, int_p)(pointer)
+    except Exception:  # an unusual scipy build: fall back to its wrapper
+        return None
+
+
+_DSTERF = _gil_free_dsterf()
+
+
+def tridiagonal_eigenvalues(diag: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """Eigenvalues (n,), ascending, of the symmetric tridiagonal matrix with diagonal (n,) and off-diagonal
+    (n - 1,): LAPACK dsterf (Pal-Walker-Kahan QL/QR), O(n^2), run without holding the GIL where possible."""
+    d = np.array(diag, dtype=np.float64, order="C")
+    if d.size <= 1:
+        return d
+    if _DSTERF is not None:
+        e = np.array(off, dtype=np.float64, order="C")
+        n, info = ctypes.c_int(d.size), ctypes.c_int(0)
+        _DSTERF(ctypes.byref(n), d.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+                e.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), ctypes.byref(info))
+        values, status = d, info.value
+    else:
+        values, status = lapack.dsterf(d, np.asarray(off, dtype=np.float64))
+    if status != 0:
+        raise FloatingPointError(f"the tridiagonal eigenvalue solver did not converge (info = {status})")
+    return np.sort(values)
+
+
 def wishart_eigenvalues(n: int, df: int, rng: np.random.Generator) -> np.ndarray:
     """Eigenvalues (n,), ascending, of W ~ Wishart_n(df, I_n), df >= n, in O(n^2) time and O(n) memory.
 
@@ -88,10 +129,7 @@ def wishart_eigenvalues(n: int, df: int, rng: np.random.Generator) -> np.ndarray
     check_arg("wishart_eigenvalues", "df", df, Interval(int, n, None))
     diag = np.sqrt(rng.chisquare(df - np.arange(n)))
     sub = np.sqrt(rng.chisquare(n - 1 - np.arange(n - 1))) if n > 1 else np.zeros(0)
-    values, info = lapack.dsterf(diag ** 2 + np.concatenate([[0.0], sub ** 2]), sub * diag[:-1])
-    if info != 0:
-        raise FloatingPointError(f"the tridiagonal eigenvalue solver did not converge (info = {info})")
-    return np.sort(values)
+    return tridiagonal_eigenvalues(diag ** 2 + np.concatenate([[0.0], sub ** 2]), sub * diag[:-1])
 
 
 @dataclass(frozen=True)
@@ -352,14 +390,15 @@ def decomposition(sample: LinearSample, ridge: float = 0.0, delta: float = 0.05)
     spectrum, n = sample.spectrum, sample.n
     full = linear_moments(spectrum, sample.theta_star, sample.sigma, head_only=False)
     train, risk, norm = empirical_risk(sample, fit), population_risk(sample, fit), euclidean_norm(fit)
-    ball_low, ball_up = exact_uniform_deviation(sample, norm)
     ball_uc = uc_bound(n, norm, full)
     star = float(np.linalg.norm(sample.theta_star))
+    (ball_low, ball_up), full_sup = uniform_deviations(*deviation_problem(sample), (norm, star))
     rows = []
-    for name, surrogate, moments, radius, coupling, head_only in (
-        ("denoising", denoised, full, star, denoising_coupling(sample, inverse, denoised), False),
+    for name, surrogate, moments, radius, coupling, (sup_low, sup_up) in (
+        ("denoising", denoised, full, star, denoising_coupling(sample, inverse, denoised), full_sup),
         ("head", head_part(sample, fit), linear_moments(spectrum, sample.theta_star, sample.sigma, True),
-         HEAD_RADIUS_FACTOR * star, head_coupling(sample, inverse), True),
+         HEAD_RADIUS_FACTOR * star, head_coupling(sample, inverse),
+         exact_uniform_deviation(sample, HEAD_RADIUS_FACTOR * star, head_only=True)),
     ):
         s_train, s_risk, s_norm = empirical_risk(sample, surrogate), population_risk(sample, surrogate), \
             euclidean_norm(surrogate)
@@ -367,7 +406,6 @@ def decomposition(sample: LinearSample, ridge: float = 0.0, delta: float = 0.05)
         c_bound = coupling_tail_bound(offset, float(np.linalg.norm(b)), A.trace(), A.trace_sq(),
                                       A.op_norm_upper(), sample.sigma, delta)
         s_uc = uc_bound(n, radius, moments)
-        sup_low, sup_up = exact_uniform_deviation(sample, radius, head_only)
         rows.append({
             "surrogate": name, "train_error": train, "test_risk": risk, "norm": norm,
             "surrogate_train": s_train, "surrogate_risk": s_risk, "surrogate_norm": s_norm,
