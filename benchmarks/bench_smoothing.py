@@ -99,6 +99,22 @@ def main() -> None:
     views()
 
 
+def first_view() -> None:
+    """What the page computes on a first view (the toy and the linear view, on the experiments'
+    one-thread wrappers), in this fresh process: wall and CPU seconds, and whether it imported the
+    slow modules the page avoids (torch._dynamo via torch.optim, scikit-learn): 1.5-3 s of imports."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    for exp in ex.EXPERIMENTS:
+        if exp.name in ("smoothing.toy", "smoothing.linear"):
+            exp.compute(exp.presets["quick"], RunContext())
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    slow = [m for m in ("torch._dynamo", "sklearn") if m in sys.modules]
+    print(
+        f"first view's computes (toy + linear), fresh process: wall {wall:.2f} s, CPU {cpu:.2f} s; "
+        f"slow imports made: {', '.join(slow) or 'none'}"
+    )
+
+
 def views() -> None:
     """Each experiment's quick preset from cold (no trained network in memory): wall and CPU time
     against the experiment's own estimate (seconds on one laptop core), for the page's labels."""
@@ -114,4 +130,5 @@ def views() -> None:
 
 
 if __name__ == "__main__":
+    first_view()  # first: a fresh process, nothing trained or imported yet
     main()

@@ -62,79 +62,107 @@ st.markdown(
     "the cap $R_{\\max}$, and points of the other moon start being misclassified."
 )
 
-st.header("2. Certified accuracy against radius")
-train_noise = w.toggle(
-    "Train the base classifier with noise at the sigma it is certified at", "sm_train_noise", True
-)
-st.caption(
-    "Quick scale: 8x8 digits (pixels in [0, 1]), a 64-64 MLP per sigma, every 5th test image "
-    "(100 points); certifying takes about 7 s on one core. Paper scale: CIFAR-10, ResNet-110, "
-    "n = 100,000, every 20th test image."
-)
-left, right = st.columns(2)
-with right:
-    st.altair_chart(paper_curves_chart(), width="stretch")
-with left:
-    certified = show.run_on_demand(
-        "smoothing.certify", {"n": n, "alpha": alpha, "n0": n0, "train_noise": train_noise},
-        seconds="about 10 s: four networks, 400 certificates", key="sm_certify",
+
+@st.fragment
+def certified_accuracy_section(n: int, alpha: float, n0: int) -> None:
+    """Section 2: the digits curves wait for a button (seconds, not a first view); the paper's
+    curves and table show at once. The toggle reruns only this section."""
+    train_noise = w.toggle(
+        "Train the base classifier with noise at the sigma it is certified at", "sm_train_noise", True
     )
-    if certified is not None:
-        show.chart("smoothing.certify", certified, "curves")
-if scale() == "paper" and not engine.is_cached("smoothing.certify", None, preset="paper"):
-    missing = paper_data_message()
-    if missing:
-        st.warning(f"CIFAR-10 is not available here: {missing}")
-st.markdown(
-    "**What to notice.** Certified accuracy at radius r is the fraction of test points classified "
-    "correctly with a certified radius of at least r; abstentions count as wrong. A small sigma wins "
-    "at small radii but cannot certify beyond its cap (dashed); a large sigma reaches further but costs "
-    "clean accuracy. Switch off noise training: smoothing a classifier that never saw noise fails."
-)
-st.subheader("The paper's CIFAR-10 table beside ours")
-st.dataframe(sm.paper_vs_ours(certified), hide_index=True)
+    st.caption(
+        "Quick scale: 8x8 digits (pixels in [0, 1]), a 64-64 MLP trained per sigma, every 5th test image "
+        "(100 points), n from the slider; the button says how long training and certifying take. "
+        "Paper scale: CIFAR-10, ResNet-110, n = 100,000, every 20th test image."
+    )
+    left, right = st.columns(2)
+    with right:
+        st.altair_chart(paper_curves_chart(), width="stretch")
+    with left:
+        certified = show.run_on_demand(
+            "smoothing.certify",
+            {"n": n, "alpha": alpha, "n0": n0, "train_noise": train_noise},
+            key="sm_certify",
+        )
+        if certified is not None:
+            show.chart("smoothing.certify", certified, "curves")
+    if scale() == "paper" and not engine.is_cached("smoothing.certify", None, preset="paper"):
+        missing = paper_data_message()
+        if missing:
+            st.warning(f"CIFAR-10 is not available here: {missing}")
+    st.markdown(
+        "**What to notice.** Certified accuracy at radius r is the fraction of test points classified "
+        "correctly with a certified radius of at least r; abstentions count as wrong. A small sigma wins "
+        "at small radii but cannot certify beyond its cap (dashed); a large sigma reaches further but costs "
+        "clean accuracy. Switch off noise training: smoothing a classifier that never saw noise fails."
+    )
+    st.subheader("The paper's CIFAR-10 table beside ours")
+    st.dataframe(sm.paper_vs_ours(certified), hide_index=True)
+
+
+@st.fragment
+def linear_section() -> None:
+    """Section 3 (under a second): the radio reruns only this section."""
+    base = w.radio(
+        "base classifier", "sm_linear_base", options(LinearConfig, "base"), "halfspace", horizontal=True
+    )
+    linear = show.run("smoothing.linear", {"base": base})
+    if linear is not None:
+        left, right = st.columns(2)
+        with left:
+            show.chart("smoothing.linear", linear, "radii")
+        with right:
+            show.chart("smoothing.linear", linear, "gap")
+    st.markdown(
+        "**What to notice.** For f(x) = 1[w.x + b > 0], g = f and $\\sigma\\Phi^{-1}(p_A) = |w\\cdot x + b| / "
+        "\\|w\\|$, the true distance to the boundary (the paper's tightness result): as n grows the certificates "
+        "climb onto the diagonal, up to each n's cap. A *quadrant* (f = 1 where x1 > 0 and x2 > 0) bends g's "
+        "boundary: the certificate stays below the true radius at any n. 16 points in 10-D, sigma = 0.5 (fixed)."
+    )
+
+
+@st.fragment
+def grid_section() -> None:
+    """Section 4: five trainings and 20 certifications wait for a button."""
+    grid = show.run_on_demand("smoothing.grid", key="sm_grid")
+    if grid is not None:
+        show.chart("smoothing.grid", grid)
+    st.markdown(
+        "**What to notice.** Each cell: the average certified radius (wrong or abstained count 0) of a base "
+        "trained at the row's sigma (0 = clean), certified at the column's. Matched cells (outlined) beat clean "
+        "training, most at sigma = 0.5. Quick scale: digits, 50 images, n = 1,000 (the paper: CIFAR-10)."
+    )
+
+
+@st.fragment
+def attack_section(sigma: float, n: int, alpha: float, n0: int) -> None:
+    """Section 5: PGD on f and on g waits for a button."""
+    attacked = show.run_on_demand(
+        "smoothing.attack", {"sigma": sigma, "n": n, "alpha": alpha, "n0": n0}, key="sm_attack"
+    )
+    if attacked is not None:
+        show.chart("smoothing.attack", attacked)
+        st.markdown(
+            "**What to notice.** Each dot is a test image: its certified radius (x) against the smallest "
+            "PGD radius that flipped the prediction (y). The smoothed classifier's dots stay above the "
+            "diagonal: the certificate is a lower bound, and the gap shows how loose it is. The attack "
+            "on g uses the noise-averaged softmax (Salman et al. 2019) and checks g by a vote of noisy samples; "
+            "triangles at the top: no adversarial input found up to radius 4."
+        )
+
+
+st.header("2. Certified accuracy against radius")
+certified_accuracy_section(n, alpha, n0)
 
 st.header("3. The certificate is exact for a linear classifier")
-base = w.radio(
-    "base classifier", "sm_linear_base", options(LinearConfig, "base"), "halfspace", horizontal=True
-)
-linear = show.run("smoothing.linear", {"base": base})
-if linear is not None:
-    left, right = st.columns(2)
-    with left:
-        show.chart("smoothing.linear", linear, "radii")
-    with right:
-        show.chart("smoothing.linear", linear, "gap")
-st.markdown(
-    "**What to notice.** For f(x) = 1[w.x + b > 0], g = f and $\\sigma\\Phi^{-1}(p_A) = |w\\cdot x + b| / "
-    "\\|w\\|$, the true distance to the boundary (the paper's tightness result): as n grows the certificates "
-    "climb onto the diagonal, up to each n's cap. A *quadrant* (f = 1 where x1 > 0 and x2 > 0) bends g's "
-    "boundary: the certificate stays below the true radius at any n. 16 points in 10-D, sigma = 0.5 (fixed)."
-)
+linear_section()
 
 st.header("4. Which noise to train with")
-grid = show.run_on_demand("smoothing.grid", key="sm_grid")
-if grid is not None:
-    show.chart("smoothing.grid", grid)
-st.markdown(
-    "**What to notice.** Each cell: the average certified radius (wrong or abstained count 0) of a base "
-    "trained at the row's sigma (0 = clean), certified at the column's. Matched cells (outlined) beat clean "
-    "training, most at sigma = 0.5. Quick scale: digits, 50 images, n = 1,000 (the paper: CIFAR-10)."
-)
+grid_section()
 
 st.header("5. Extension: an empirical attack")
 st.markdown(
     "An L2 PGD attack on the base classifier f and on the smoothed g (sigma from the slider, 40 digits): "
     "how far is the nearest adversarial input that the attack finds, compared with the certified radius?"
 )
-attacked = show.run_on_demand("smoothing.attack", {"sigma": sigma, "n": n, "alpha": alpha, "n0": n0},
-                              seconds="about 15 s", key="sm_attack")
-if attacked is not None:
-    show.chart("smoothing.attack", attacked)
-    st.markdown(
-        "**What to notice.** Each dot is a test image: its certified radius (x) against the smallest "
-        "PGD radius that flipped the prediction (y). The smoothed classifier's dots stay above the "
-        "diagonal: the certificate is a lower bound, and the gap shows how loose it is. The attack "
-        "on g uses the noise-averaged softmax (Salman et al. 2019) and checks g by a vote of noisy samples; "
-        "triangles at the top: no adversarial input found up to radius 4."
-    )
+attack_section(sigma, n, alpha, n0)

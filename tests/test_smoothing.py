@@ -396,6 +396,67 @@ def test_toy_smoothing_matches_monte_carlo_and_certificates_are_sound():
     assert (cells["base_class"] != cells["smooth_class"]).mean() > 0.01  # smoothing removed islands
 
 
+@pytest.mark.parametrize("count, noise, seed", [(200, 0.3, 0), (24, 0.3, 10_000), (7, 0.0, 3), (1, 0.1, 5)])
+def test_moons_are_scikit_learns_bit_for_bit(count, noise, seed):
+    """The toy's data without importing scikit-learn on a first view: the same RandomState draws."""
+    from sklearn.datasets import make_moons
+
+    X, y = md.moons(count, noise, seed)
+    reference_X, reference_y = make_moons(n_samples=count, noise=noise, random_state=seed)
+    assert np.array_equal(X, reference_X) and np.array_equal(y, reference_y)
+    assert X.dtype == np.float64 and y.dtype == np.int64
+
+
+def test_adam_steps_match_torch_optim_adam_bit_for_bit():
+    """The toy's training loop without torch.optim (whose first step imports torch._dynamo, seconds
+    on a first view): the same weights, bit for bit, after 60 full-batch steps."""
+    X, y = md.moons(50, 0.3, 0)
+    Xt, yt = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
+
+    def fresh() -> nn.Module:
+        return md._init_weights(md.mlp(2, 16, 2), torch.Generator().manual_seed(0))
+
+    ours = fresh()
+    md.adam_steps(ours, lambda: nn.functional.cross_entropy(ours(Xt), yt), 60, lr=0.02)
+    reference = fresh()
+    optimizer = torch.optim.Adam(reference.parameters(), lr=0.02)
+    for _ in range(60):
+        loss = nn.functional.cross_entropy(reference(Xt), yt)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    moved = [not torch.equal(p, q) for p, q in zip(ours.parameters(), fresh().parameters())]
+    assert all(moved)
+    assert all(torch.equal(p, q) for p, q in zip(ours.parameters(), reference.parameters()))
+
+
+def test_toy_picture_strips_cover_every_cell_with_its_class():
+    """The picture draws runs of same-class cells as one rect: every cell centre lies in exactly one
+    strip of its panel, of its class, with its smoothed pA inside the strip's range; no strip overlaps."""
+    frame = engine.run("smoothing.toy", {"grid": 16, "num_points": 6, "sigma": 0.25})
+    cells = frame[frame["kind"] == "cell"]
+    half = cells["cell"] / 2
+    boxes = cells.assign(
+        x1_lo=cells.x1 - half, x1_hi=cells.x1 + half, x2_lo=cells.x2 - half, x2_hi=cells.x2 + half
+    )
+    for column in ("base_class", "smooth_class"):
+        strips = charts._strips(boxes, column)
+        assert len(strips) < len(cells) / 2
+        inside = (
+            (cells.x1.to_numpy()[:, None] > strips.x1_lo.to_numpy())
+            & (cells.x1.to_numpy()[:, None] < strips.x1_hi.to_numpy())
+            & (cells.x2.to_numpy()[:, None] > strips.x2_lo.to_numpy())
+            & (cells.x2.to_numpy()[:, None] < strips.x2_hi.to_numpy())
+        )
+        assert (inside.sum(1) == 1).all()
+        which = inside.argmax(1)
+        assert np.array_equal(strips[column].to_numpy()[which], cells[column].to_numpy())
+        p = cells["p_top"].to_numpy()
+        assert (strips.p_lo.to_numpy()[which] <= p).all() and (p <= strips.p_hi.to_numpy()[which]).all()
+        area = ((strips.x1_hi - strips.x1_lo) * (strips.x2_hi - strips.x2_lo)).sum()
+        assert area == pytest.approx(float((cells["cell"] ** 2).sum()), rel=1e-9)
+
+
 def test_paper_preset_needs_cifar10_offline():
     with pytest.raises(DataUnavailable, match="CIFAR10"):
         ex.compute_certify(engine.get_experiment("smoothing.certify").presets["paper"], RunContext())
@@ -699,7 +760,9 @@ def test_linear_and_grid_charts(linear_frames, grid_frame):
     grid = charts.grid_chart(grid_frame)
     rects = [v for v in layers(grid) if v["mark"] == "rect"]
     cells = next(v["rows"] for v in rects if "color" in v["encoding"])
-    outlined = next(v["rows"] for v in rects if v["mark_props"].get("fill") is None and "stroke" in v["mark_props"])
+    outlined = next(
+        v["rows"] for v in rects if v["mark_props"].get("fill") is None and "stroke" in v["mark_props"]
+    )
     assert len(cells) == 20 and sum(c["matched"] for c in cells) == 4
     assert len(outlined) == 4 and all(c["matched"] for c in outlined)  # the matched cells, outlined
 

@@ -22,6 +22,7 @@ from engine.core import cache
 from engine.core.data import DataUnavailable, Split, digits, torchvision_images
 from engine.core.params import Boolean, Interval, Options, Tuple, Validated, check_arg, param
 from engine.core.validation import ConfigError
+from engine.phenomena.smoothing.lean import adam_steps, moons
 from engine.phenomena.smoothing.science import NormalizeLayer
 
 #: The CIFAR-10 channel statistics the normalisation layer uses (train set, [0, 1] pixels).
@@ -306,14 +307,6 @@ def trained_model(
 # --------------------------------------------------------------------------- the 2-D toy
 
 
-def moons(count: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's two moons: X (count, 2) float64, y (count,) int64 in {0, 1}."""
-    from sklearn.datasets import make_moons
-
-    X, y = make_moons(n_samples=count, noise=noise, random_state=seed)
-    return X.astype(np.float64), y.astype(np.int64)
-
-
 _TOY_NETS: dict[tuple, dict] = {}
 
 
@@ -326,12 +319,7 @@ def toy_base_classifier(train_points: int, data_noise: float, width: int, steps:
     net = _init_weights(mlp(2, width, 2), torch.Generator().manual_seed(seed))
     if key not in _TOY_NETS:
         Xt, yt = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
-        optimizer = torch.optim.Adam(net.parameters(), lr=0.02)
-        for _ in range(steps):
-            loss = nn.functional.cross_entropy(net(Xt), yt)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        adam_steps(net, lambda: nn.functional.cross_entropy(net(Xt), yt), steps, lr=0.02)
         _TOY_NETS[key] = {k: v.detach().clone() for k, v in net.state_dict().items()}
     net.load_state_dict(_TOY_NETS[key])
     return net.eval()
