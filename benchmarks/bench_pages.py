@@ -66,7 +66,11 @@ def child(page: str, warm: int, home_first: bool) -> dict:
         seconds, more = view(page)
         warm_times.append(seconds)
         problems += more
-    return {"first": first, "warm": statistics.median(warm_times) if warm_times else None, "problems": problems}
+    return {
+        "first": first,
+        "warm": statistics.median(warm_times) if warm_times else None,
+        "problems": problems,
+    }
 
 
 def measure(page: Path, warm: int, home_first: bool) -> dict:
@@ -74,8 +78,14 @@ def measure(page: Path, warm: int, home_first: bool) -> dict:
     with tempfile.TemporaryDirectory(prefix="phenomena-bench-pages-") as folder:
         env = {**os.environ, "PHENOMENA_CACHE": folder}
         command = [sys.executable, __file__, "--child", str(page), "--warm", str(warm)]
-        proc = subprocess.run(command + (["--home-first"] if home_first else []), env=env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=TIMEOUT_S * (warm + 3))
+        proc = subprocess.run(
+            command + (["--home-first"] if home_first else []),
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S * (warm + 3),
+        )
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("{"):
             return json.loads(line)
@@ -104,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(args.child, args.warm, args.home_first)), flush=True)
         return 0
 
-    print(f"# page first views ({machine_line()}, {args.repeats} fresh processes per figure)", file=sys.stderr)
+    print(
+        f"# page first views ({machine_line()}, {args.repeats} fresh processes per figure)", file=sys.stderr
+    )
     raw, rows = {}, []
     for page in page_files(args.pages.split(",") if args.pages else None):
         runs = {"home": [], "direct": []}
@@ -112,9 +124,12 @@ def main(argv: list[str] | None = None) -> int:
             for protocol in runs:
                 result = measure(page, args.warm if protocol == "home" else 0, protocol == "home")
                 runs[protocol].append(result)
-                print(f"{page.stem}: {protocol} {i + 1}: first view {_fmt(result['first'])} s, warm "
-                      f"{_fmt(result['warm'])} s, problems {result['problems']} {result.get('error', '')}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"{page.stem}: {protocol} {i + 1}: first view {_fmt(result['first'])} s, warm "
+                    f"{_fmt(result['warm'])} s, problems {result['problems']} {result.get('error', '')}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         raw[page.stem] = runs
         firsts = [r["first"] for r in runs["home"] if r["first"] is not None]
         cold, warm = _median(firsts), _median([r["warm"] for r in runs["home"]])
@@ -122,13 +137,31 @@ def main(argv: list[str] | None = None) -> int:
         every = runs["home"] + runs["direct"]
         problems = "crashed" if any(r["problems"] < 0 for r in every) else sum(r["problems"] for r in every)
         ok = cold is not None and warm is not None and cold < COLD_TARGET_S and warm < WARM_TARGET_S
-        rows.append([page.stem, _fmt(cold), f"{_fmt(min(firsts, default=None))}-{_fmt(max(firsts, default=None))}",
-                     _fmt(warm), _fmt(direct), problems, "yes" if ok and problems == 0 else "no"])
-    columns = ["page", "cold, after home (s)", "cold range (s)", "warm (s)", "cold, direct link (s)",
-               "errors shown", f"cold < {COLD_TARGET_S:g} s, warm < {WARM_TARGET_S:g} s"]
+        rows.append(
+            [
+                page.stem,
+                _fmt(cold),
+                f"{_fmt(min(firsts, default=None))}-{_fmt(max(firsts, default=None))}",
+                _fmt(warm),
+                _fmt(direct),
+                problems,
+                "yes" if ok and problems == 0 else "no",
+            ]
+        )
+    columns = [
+        "page",
+        "cold, after home (s)",
+        "cold range (s)",
+        "warm (s)",
+        "cold, direct link (s)",
+        "errors shown",
+        f"cold < {COLD_TARGET_S:g} s, warm < {WARM_TARGET_S:g} s",
+    ]
     print(markdown_table(columns, rows))
-    print(f"\nMedians of {args.repeats} fresh processes each, {time.strftime('%Y-%m-%d %H:%M')}, "
-          f"{machine_line()}; Python {sys.version.split()[0]}.")
+    print(
+        f"\nMedians of {args.repeats} fresh processes each, {time.strftime('%Y-%m-%d %H:%M')}, "
+        f"{machine_line()}; Python {sys.version.split()[0]}."
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(raw, indent=1))
     return 0

@@ -46,11 +46,15 @@ def engine_timings(talk, repeat: int) -> dict[int, tuple[float, float, float]]:
     for slide in talk.slides:
         if slide.experiment is None or slide.number in talk.pending:
             continue
-        load = median_seconds(lambda: talks.slide_spec(slide), repeat)
+        load = median_seconds(lambda slide=slide: talks.slide_spec(slide), repeat)
         spec = talks.slide_spec(slide)
         # the renders themselves, not the per-spec cache that serves a repeated export
-        png = median_seconds(lambda: (figures._RENDERED.clear(), figures.chart_bytes(spec, "png")), 3)
-        svg = median_seconds(lambda: (figures._RENDERED.clear(), figures.chart_bytes(spec, "svg")), 3)
+        png = median_seconds(
+            lambda spec=spec: (figures._RENDERED.clear(), figures.chart_bytes(spec, "png")), 3
+        )
+        svg = median_seconds(
+            lambda spec=spec: (figures._RENDERED.clear(), figures.chart_bytes(spec, "svg")), 3
+        )
         out[slide.number] = (load, png, svg)
     return out
 
@@ -74,7 +78,10 @@ def browser_timings(talk, cache_dir: str, rounds: int) -> dict[int, tuple[list[f
         page.goto(f"{url}/talk?talk={name}&slide=1", wait_until="domcontentloaded")
         shown(page, talk.slides[0], total)
         for _ in range(rounds):
-            for key, order, which in (("ArrowRight", talk.slides[1:], 0), ("ArrowLeft", talk.slides[-2::-1], 1)):
+            for key, order, which in (
+                ("ArrowRight", talk.slides[1:], 0),
+                ("ArrowLeft", talk.slides[-2::-1], 1),
+            ):
                 for slide in order:
                     page.wait_for_timeout(300)  # let the previous run (and its prefetch) finish
                     start = time.perf_counter()
@@ -99,11 +106,15 @@ def main() -> int:
     talk = talks.load_talk(args.talk)
     start = time.perf_counter()
     failures = talks.precompute_talk(talk, sliders=False)
-    print(f"filled the cache for {len(talk.slides)} slides in {time.perf_counter() - start:.1f} s "
-          f"({len(failures)} failures) at {os.environ['PHENOMENA_CACHE']}")
+    print(
+        f"filled the cache for {len(talk.slides)} slides in {time.perf_counter() - start:.1f} s "
+        f"({len(failures)} failures) at {os.environ['PHENOMENA_CACHE']}"
+    )
     server = engine_timings(talk, args.repeat)
     browser = browser_timings(talk, os.environ["PHENOMENA_CACHE"], args.rounds)
-    print(f"{'slide':>5}  {'experiment':26s} {'load+chart':>10} {'forward':>8} {'back':>6} {'PNG':>6} {'SVG':>6}")
+    print(
+        f"{'slide':>5}  {'experiment':26s} {'load+chart':>10} {'forward':>8} {'back':>6} {'PNG':>6} {'SVG':>6}"
+    )
     worst = 0.0
     for slide in talk.slides:
         forward, back = (statistics.median(t) if t else float("nan") for t in browser[slide.number])

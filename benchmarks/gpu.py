@@ -104,31 +104,56 @@ def _two_points(**fixed) -> tuple[dict, dict]:
 # runs out leaves the cheap CPU-bound estimates out, not the CIFAR-10 ones.
 PROBES: dict[str, Probe] = {
     "double_descent.network": Probe(("epochs",), _field("epochs"), ({"epochs": 1}, {"epochs": 2})),
-    "ntk.classify": Probe(("kernel pairs",), _pairs, ({"n_train": 32, "n_test": 32}, {"n_train": 64, "n_test": 64}),
-                          "pairs = N(N+1)/2, N = n_train + n_test; the n^3 solve is left out"),
-    "smoothing.certify": Probe(("epochs x sigmas", "points x sigmas"), _certify_units,
-                               _two_points(sigmas=[0.25]),
-                               "one model trained per sigma; points = test set / skip"),
-    "smoothing.grid": Probe(("epochs x trainings", "points x trainings x sigmas"), _grid_units, (),
-                            "per-epoch and per-point costs of smoothing.certify", borrow="smoothing.certify"),
-    "smoothing.attack": Probe(("epochs", "num_points"), lambda c: (float(c["epochs"]), float(c["num_points"])),
-                              ({"epochs": 1, "num_points": 1}, {"epochs": 1, "num_points": 2})),
+    "ntk.classify": Probe(
+        ("kernel pairs",),
+        _pairs,
+        ({"n_train": 32, "n_test": 32}, {"n_train": 64, "n_test": 64}),
+        "pairs = N(N+1)/2, N = n_train + n_test; the n^3 solve is left out",
+    ),
+    "smoothing.certify": Probe(
+        ("epochs x sigmas", "points x sigmas"),
+        _certify_units,
+        _two_points(sigmas=[0.25]),
+        "one model trained per sigma; points = test set / skip",
+    ),
+    "smoothing.grid": Probe(
+        ("epochs x trainings", "points x trainings x sigmas"),
+        _grid_units,
+        (),
+        "per-epoch and per-point costs of smoothing.certify",
+        borrow="smoothing.certify",
+    ),
+    "smoothing.attack": Probe(
+        ("epochs", "num_points"),
+        lambda c: (float(c["epochs"]), float(c["num_points"])),
+        ({"epochs": 1, "num_points": 1}, {"epochs": 1, "num_points": 2}),
+    ),
     "linear_ae.decoders": Probe(("steps",), _field("steps"), ({"steps": 300}, {"steps": 600})),
     "linear_ae.dynamics": Probe(("steps",), _field("steps"), ({"steps": 300}, {"steps": 600})),
-    "linear_ae.snapshot": Probe(("at_step",), _field("at_step"),
-                                ({"steps": 300, "at_step": 300}, {"steps": 600, "at_step": 600})),
-    "ntk.fix_ablation": Probe(("kernel pairs",), _pairs, ({"n_train": 32, "n_test": 32}, {"n_train": 64, "n_test": 64})),
+    "linear_ae.snapshot": Probe(
+        ("at_step",), _field("at_step"), ({"steps": 300, "at_step": 300}, {"steps": 600, "at_step": 600})
+    ),
+    "ntk.fix_ablation": Probe(
+        ("kernel pairs",), _pairs, ({"n_train": 32, "n_test": 32}, {"n_train": 64, "n_test": 64})
+    ),
     "ntk.cntk_convergence": Probe(("seeds",), _field("seeds"), _seeds(1, 2)),
     "ntk.convergence": Probe(("seeds",), _field("seeds"), _seeds(1, 2)),
     "ntk.curve": Probe(("steps",), _field("steps"), ({"steps": 100}, {"steps": 200})),
     "ntk.digits": Probe(("steps",), _field("steps"), ({"steps": 50}, {"steps": 100})),
-    "linear_ae.scaling": Probe(("max_steps",), _field("max_steps"), ({"max_steps": 1000}, {"max_steps": 2000}),
-                               "an upper bound: a run stops once every variant has aligned"),
+    "linear_ae.scaling": Probe(
+        ("max_steps",),
+        _field("max_steps"),
+        ({"max_steps": 1000}, {"max_steps": 2000}),
+        "an upper bound: a run stops once every variant has aligned",
+    ),
     "linear_ae.saddle": Probe(("steps",), _field("steps"), ({"steps": 4000}, {"steps": 8000})),
-    "double_descent.width": Probe(("network_epochs",), _field("network_epochs"),
-                                  ({"network_epochs": 3}, {"network_epochs": 6})),
+    "double_descent.width": Probe(
+        ("network_epochs",), _field("network_epochs"), ({"network_epochs": 3}, {"network_epochs": 6})
+    ),
     "double_descent.two_layer": Probe(("steps",), _field("steps"), ({"steps": 500}, {"steps": 1000})),
-    "double_descent.linear": Probe(("sim_seeds",), _field("sim_seeds"), ({"sim_seeds": 10}, {"sim_seeds": 20})),
+    "double_descent.linear": Probe(
+        ("sim_seeds",), _field("sim_seeds"), ({"sim_seeds": 10}, {"sim_seeds": 20})
+    ),
     "smoothing.toy": Probe(("num_points",), _field("num_points"), ({"num_points": 4}, {"num_points": 8})),
     "smoothing.linear": Probe(("num_points",), _field("num_points"), ({"num_points": 4}, {"num_points": 8})),
     "generalization.linear": Probe(("seeds",), _field("seeds"), _seeds(1, 2)),
@@ -138,7 +163,9 @@ PROBES: dict[str, Probe] = {
 }
 
 # Extra device checks beyond the quick presets: the MNIST-1D path of the double-descent networks.
-EXTRA_CHECKS: tuple[tuple[str, dict], ...] = (("double_descent.network", {"dataset": "mnist1d", "epochs": 20}),)
+EXTRA_CHECKS: tuple[tuple[str, dict], ...] = (
+    ("double_descent.network", {"dataset": "mnist1d", "epochs": 20}),
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -200,15 +227,33 @@ class Table:
         with open(self.log, "a") as fh:
             fh.write(line + "\n")
 
-    def add(self, phase: str, experiment: str, what: str, device: str, status: str,
-            seconds: float | None = None, estimate: float | None = None, note: str = "") -> None:
-        row = {"phase": phase, "experiment": experiment, "what": what, "device": device, "status": status,
-               "seconds": "" if seconds is None else f"{seconds:.3f}",
-               "paper_estimate_s": "" if estimate is None else f"{estimate:.1f}", "note": note}
+    def add(
+        self,
+        phase: str,
+        experiment: str,
+        what: str,
+        device: str,
+        status: str,
+        seconds: float | None = None,
+        estimate: float | None = None,
+        note: str = "",
+    ) -> None:
+        row = {
+            "phase": phase,
+            "experiment": experiment,
+            "what": what,
+            "device": device,
+            "status": status,
+            "seconds": "" if seconds is None else f"{seconds:.3f}",
+            "paper_estimate_s": "" if estimate is None else f"{estimate:.1f}",
+            "note": note,
+        }
         self.rows.append(row)
         extra = f" -> paper {human(estimate)}" if estimate is not None else ""
-        self.say(f"{phase:8s} {experiment:32s} {what:38s} {status:9s} "
-                 f"{row['seconds'] or '-':>9s}{extra}  {note[:100]}")
+        self.say(
+            f"{phase:8s} {experiment:32s} {what:38s} {status:9s} "
+            f"{row['seconds'] or '-':>9s}{extra}  {note[:100]}"
+        )
         self.write()
 
     def write(self) -> None:
@@ -225,7 +270,7 @@ class Table:
 
 def estimate(name: str, grid: list[dict], measured: dict, overran: dict) -> tuple[float | None, str, str]:
     """``(seconds for the whole grid, status, note)``: "ok" from a fit of the probes, "lower bound"
-    when the smallest probe overran its limit, else "n/a". """
+    when the smallest probe overran its limit, else "n/a"."""
     probe = PROBES.get(name)
     if probe is None:
         return None, "n/a", "no probe: measured by the fill"
@@ -234,12 +279,19 @@ def estimate(name: str, grid: list[dict], measured: dict, overran: dict) -> tupl
         total = sum(predict(fit, probe.units(c)) for c in grid)
         terms = " + ".join(f"{c:.3g} s x {d}" for c, d in zip(fit[1], probe.drivers))
         source = f" (probes of {probe.borrow})" if probe.borrow else ""
-        return total, "ok", f"t = {fit[0]:.2f} s + {terms}{source}" + (f"; {probe.note}" if probe.note else "")
+        return (
+            total,
+            "ok",
+            f"t = {fit[0]:.2f} s + {terms}{source}" + (f"; {probe.note}" if probe.note else ""),
+        )
     if (probe.borrow or name) in overran:  # paper run >= probe time x the smallest ratio of units
         units, seconds = overran[probe.borrow or name]
         ratio = sum(min(U / u for U, u in zip(probe.units(c), units)) for c in grid)
-        return seconds * ratio, "lower bound", (f"the smallest probe ran over {seconds:.0f} s; bound "
-                                                "assumes its time was work, not set-up")
+        return (
+            seconds * ratio,
+            "lower bound",
+            (f"the smallest probe ran over {seconds:.0f} s; bound assumes its time was work, not set-up"),
+        )
     return None, "n/a", "too few probes finished"
 
 
@@ -274,7 +326,9 @@ def run_plan(args, out: Path, cache_dir: str, scratch: str) -> dict:
     elapsed = lambda: time.monotonic() - start  # noqa: E731
     base = [0.0]  # when the workers were up: the phases share what is left after that
     left = lambda end: base[0] + end * (total - base[0]) - elapsed()  # noqa: E731
-    header = [f"# GPU run: {time.strftime('%Y-%m-%d %H:%M')}, budget {args.budget_min:g} min, device {args.device}"]
+    header = [
+        f"# GPU run: {time.strftime('%Y-%m-%d %H:%M')}, budget {args.budget_min:g} min, device {args.device}"
+    ]
     table = Table(out, elapsed, header)
     names = selected(args.only)
     table.say(f"budget {total:.0f} s for {len(names)} experiments; cache {cache_dir}")
@@ -290,7 +344,9 @@ def run_plan(args, out: Path, cache_dir: str, scratch: str) -> dict:
         fill_worker.start()
     info = probe_worker.ready()
     if info["status"] != "ok":
-        table.add("setup", "-", f"device {args.device}", args.device, info["status"], note=info.get("note", ""))
+        table.add(
+            "setup", "-", f"device {args.device}", args.device, info["status"], note=info.get("note", "")
+        )
         probe_worker.close()
         fill_worker.close()
         return summary
@@ -303,14 +359,31 @@ def run_plan(args, out: Path, cache_dir: str, scratch: str) -> dict:
     def run(worker, phase, name, what, preset, overrides, end, cap, **extra) -> dict:
         allowance = min(left(end), cap)
         if allowance < 1.0:
-            table.add(phase, name, what, extra.get("on", device), "skipped", note="no budget left for this phase")
+            table.add(
+                phase, name, what, extra.get("on", device), "skipped", note="no budget left for this phase"
+            )
             return {"status": "skipped"}
-        task = {"kind": "run", "name": name, "preset": preset, "overrides": overrides,
-                "device": extra.get("on", device), "use_cache": extra.get("use_cache", False),
-                "keep": extra.get("keep"), "compare": extra.get("compare")}
+        task = {
+            "kind": "run",
+            "name": name,
+            "preset": preset,
+            "overrides": overrides,
+            "device": extra.get("on", device),
+            "use_cache": extra.get("use_cache", False),
+            "keep": extra.get("keep"),
+            "compare": extra.get("compare"),
+        }
         result = {**worker.call(task, allowance), "allowance": allowance}
-        table.add(phase, name, what, task["device"], result["status"], result.get("seconds"),
-                  extra.get("estimate"), result.get("note", ""))
+        table.add(
+            phase,
+            name,
+            what,
+            task["device"],
+            result["status"],
+            result.get("seconds"),
+            extra.get("estimate"),
+            result.get("note", ""),
+        )
         return result
 
     order = [n for n in PROBES if n in names] + [n for n in names if n not in PROBES]  # GPU-heavy first
@@ -322,13 +395,32 @@ def run_plan(args, out: Path, cache_dir: str, scratch: str) -> dict:
         for i, (name, overrides) in enumerate(checks):
             what = "quick" + "".join(f", {k}={v}" for k, v in overrides.items())
             fair = left(CHECK_END) / (len(checks) - i)  # one slow check cannot starve the rest
-            result = run(probe_worker, "check", name, what, "quick", overrides, CHECK_END,
-                         min(CHECK_CAP_S, max(15.0, 3 * fair)), keep=f"check{i}")
+            result = run(
+                probe_worker,
+                "check",
+                name,
+                what,
+                "quick",
+                overrides,
+                CHECK_END,
+                min(CHECK_CAP_S, max(15.0, 3 * fair)),
+                keep=f"check{i}",
+            )
             if device != "cpu" and result["status"] == "ok" and result["seconds"] < COMPARE_IF_UNDER_S:
                 compare.append((i, name, what, overrides))
         for i, name, what, overrides in compare if args.compare else ():
-            run(probe_worker, "check", name, what + " on cpu, compared", "quick", overrides, CHECK_END,
-                COMPARE_CAP_S, on="cpu", compare=f"check{i}")
+            run(
+                probe_worker,
+                "check",
+                name,
+                what + " on cpu, compared",
+                "quick",
+                overrides,
+                CHECK_END,
+                COMPARE_CAP_S,
+                on="cpu",
+                compare=f"check{i}",
+            )
 
     # 2. probe: the unit of work of each paper preset, experiment by experiment.
     measured: dict[str, list[tuple[tuple[float, ...], float]]] = {n: [] for n in names}
@@ -338,7 +430,9 @@ def run_plan(args, out: Path, cache_dir: str, scratch: str) -> dict:
         try:
             paper_grid[name] = [config_to_dict(c) for c in engine.get_experiment(name).grid(args.preset)]
         except Exception as err:  # no such preset
-            table.add("probe", name, f"{args.preset} grid", device, "failed", note=f"{type(err).__name__}: {err}")
+            table.add(
+                "probe", name, f"{args.preset} grid", device, "failed", note=f"{type(err).__name__}: {err}"
+            )
     if "probe" in args.phases:
         phase_s = left(PROBE_END)
         for name in paper_grid:
@@ -364,19 +458,35 @@ def run_plan(args, out: Path, cache_dir: str, scratch: str) -> dict:
             total_s, status, note = estimate(name, grid, measured, overran)
             per = [estimate(name, [c], measured, overran)[0] for c in grid]
         except Exception as err:  # a probe table that does not fit the config: a row, not a crash
-            total_s, status, note, per = None, "failed", f"gpu.py: {type(err).__name__}: {err}", [None] * len(grid)
+            total_s, status, note, per = (
+                None,
+                "failed",
+                f"gpu.py: {type(err).__name__}: {err}",
+                [None] * len(grid),
+            )
         for i, seconds in enumerate(per):
             predicted[(name, i)] = seconds if status == "ok" else None
             if status == "lower bound":
                 at_least[(name, i)] = seconds
         summary["estimates"][name] = {"configs": len(grid), "seconds": total_s, "status": status, "fit": note}
-        table.add("estimate", name, f"{args.preset} grid, {len(grid)} config(s)", device, status, None, total_s, note)
+        table.add(
+            "estimate",
+            name,
+            f"{args.preset} grid, {len(grid)} config(s)",
+            device,
+            status,
+            None,
+            total_s,
+            note,
+        )
 
     # 3. fill: cheapest paper configs first, each only if its estimate fits.
     if "fill" in args.phases:
         fill_end = 1.0 - reserve / total
         laptop = {k: laptop_seconds(k[0], paper_grid[k[0]][k[1]]) for k in predicted if predicted[k] is None}
-        order = sorted(predicted, key=lambda k: (predicted[k] is None, predicted[k] or laptop.get(k, math.inf)))
+        order = sorted(
+            predicted, key=lambda k: (predicted[k] is None, predicted[k] or laptop.get(k, math.inf))
+        )
         no_data: set[str] = set()
         for name, i in order:
             guess = predicted[(name, i)]
@@ -386,16 +496,40 @@ def run_plan(args, out: Path, cache_dir: str, scratch: str) -> dict:
                 table.add("fill", name, what, device, "no data", note="files absent (see above)")
                 continue
             if guess is not None and 1.2 * guess + 2.0 > left(fill_end):
-                table.add("fill", name, what, device, "skipped", estimate=guess,
-                          note=f"needs about {human(guess)}, {human(max(left(fill_end), 0))} left")
+                table.add(
+                    "fill",
+                    name,
+                    what,
+                    device,
+                    "skipped",
+                    estimate=guess,
+                    note=f"needs about {human(guess)}, {human(max(left(fill_end), 0))} left",
+                )
                 continue
             if (name, i) in at_least and at_least[(name, i)] > left(fill_end):
-                table.add("fill", name, what, device, "skipped", estimate=at_least[(name, i)],
-                          note=f"needs at least {human(at_least[(name, i)])}, {human(max(left(fill_end), 0))} left")
+                table.add(
+                    "fill",
+                    name,
+                    what,
+                    device,
+                    "skipped",
+                    estimate=at_least[(name, i)],
+                    note=f"needs at least {human(at_least[(name, i)])}, {human(max(left(fill_end), 0))} left",
+                )
                 continue
             cap = left(fill_end) if guess is None else max(3.0 * guess + 10.0, 20.0)
-            result = run(fill_worker, "fill", name, what, args.preset, config, fill_end, cap,
-                         use_cache=True, estimate=guess)
+            result = run(
+                fill_worker,
+                "fill",
+                name,
+                what,
+                args.preset,
+                config,
+                fill_end,
+                cap,
+                use_cache=True,
+                estimate=guess,
+            )
             if result["status"] == "no data":
                 no_data.add(name)
             if result["status"] == "ok":
@@ -447,8 +581,11 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
         if not args.cache:  # a temporary cache: everything in it is in the bundle now
             shutil.rmtree(cache_dir, ignore_errors=True)
-    print(f"wrote {out}/bundle.zip ({summary.get('bundle_entries', 0)} results), timings.csv, timings.md, "
-          f"summary.json", flush=True)
+    print(
+        f"wrote {out}/bundle.zip ({summary.get('bundle_entries', 0)} results), timings.csv, timings.md, "
+        f"summary.json",
+        flush=True,
+    )
     return 0 if "error" not in summary else 1
 
 

@@ -26,8 +26,17 @@ def _install_stand_in_data(used: set) -> None:
         real = getattr(torchvision.datasets, attr)
 
         class StandIn:
-            def __init__(self, root, train=True, download=False, _real=real, _attr=attr, _shape=shape,
-                         _n=(n_train, n_test), **kwargs):
+            def __init__(
+                self,
+                root,
+                train=True,
+                download=False,
+                _real=real,
+                _attr=attr,
+                _shape=shape,
+                _n=(n_train, n_test),
+                **kwargs,
+            ):
                 try:
                     ds = _real(root, train=train, download=False)
                     self.data, self.targets = ds.data, ds.targets
@@ -38,8 +47,10 @@ def _install_stand_in_data(used: set) -> None:
                 if key not in memo:
                     rng = np.random.default_rng(int(train))
                     n = _n[0] if train else _n[1]
-                    memo[key] = (rng.integers(0, 256, size=(n, *_shape), dtype=np.uint8),
-                                 rng.integers(0, 10, size=n).tolist())
+                    memo[key] = (
+                        rng.integers(0, 256, size=(n, *_shape), dtype=np.uint8),
+                        rng.integers(0, 10, size=n).tolist(),
+                    )
                 self.data, self.targets = memo[key]
 
         setattr(torchvision.datasets, attr, StandIn)
@@ -84,8 +95,13 @@ def _task(task: dict, state: dict) -> dict:
         device = resolve_device(task["device"])
         torch.zeros(1, device=device).sum().item()  # initialise the device before anything is timed
         name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
-        return {"status": "ok", "device": device, "note": f"{name}; torch {torch.__version__}; "
-                f"{os.cpu_count()} CPUs", "gpu": name, "torch": torch.__version__}
+        return {
+            "status": "ok",
+            "device": device,
+            "note": f"{name}; torch {torch.__version__}; {os.cpu_count()} CPUs",
+            "gpu": name,
+            "torch": torch.__version__,
+        }
     cuda = str(task["device"]).startswith("cuda")
     if cuda:
         import torch
@@ -94,8 +110,13 @@ def _task(task: dict, state: dict) -> dict:
         before = torch.cuda.memory_allocated()
     start = time.perf_counter()
     try:
-        frame = engine.run(task["name"], task.get("overrides") or None, preset=task["preset"],
-                           device=task["device"], use_cache=task["use_cache"])
+        frame = engine.run(
+            task["name"],
+            task.get("overrides") or None,
+            preset=task["preset"],
+            device=task["device"],
+            use_cache=task["use_cache"],
+        )
     except Exception as err:
         cause = err
         while cause is not None and not isinstance(cause, DataUnavailable):
@@ -171,7 +192,10 @@ class Worker:
         info = self.ready()
         if info.get("status") != "ok":
             self.kill()
-            return {"status": info.get("status", "failed"), "note": "worker did not start: " + info.get("note", "")}
+            return {
+                "status": info.get("status", "failed"),
+                "note": "worker did not start: " + info.get("note", ""),
+            }
         self.conn.send(task)
         return self._receive(timeout)
 

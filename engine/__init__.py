@@ -8,7 +8,15 @@
 from __future__ import annotations
 
 from engine.core.experiment import Claim, Cost, Experiment, RunContext, config_from_dict, config_to_dict
-from engine.core.runner import RunError, experiments, get_experiment, is_cached, load_cached, resolve_config, run
+from engine.core.runner import (
+    RunError,
+    experiments,
+    get_experiment,
+    is_cached,
+    load_cached,
+    resolve_config,
+    run,
+)
 from engine.core.validation import ConfigError
 
 

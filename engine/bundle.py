@@ -96,8 +96,10 @@ class ImportResult:
     verified: list[str] = field(default_factory=list)
 
     def lines(self, where: str) -> list[str]:
-        out = [f"imported {self.imported + self.unchanged} results into {where} "
-               f"({self.imported} new or replaced, {self.unchanged} already there)"]
+        out = [
+            f"imported {self.imported + self.unchanged} results into {where} "
+            f"({self.imported} new or replaced, {self.unchanged} already there)"
+        ]
         out += [f"  stale, not imported: {s}" for s in self.stale]
         out += [f"  verified: {v}" for v in self.verified]
         return out
@@ -153,8 +155,11 @@ def _export_one(archive: zipfile.ZipFile, record: dict, names, preset, grids) ->
         return None
     entry = cache.load_valid(name, record["version"], record["config"])
     if entry is None:
-        log.warning("left %s %s out of the bundle: its cache entry is missing, damaged or not bound to its key",
-                    name, short_repr(record["config"]))
+        log.warning(
+            "left %s %s out of the bundle: its cache entry is missing, damaged or not bound to its key",
+            name,
+            short_repr(record["config"]),
+        )
         return None
     key = cache.entry_key(name, record["version"], record["config"])
     payload = frame_to_parquet(entry["frame"])
@@ -225,10 +230,24 @@ def import_report(path: str | Path, verify: int = 0, rng: random.Random | None =
         _verify(staged, verify, rng or random.Random(), label, result)
     except BundleError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, EOFError, RuntimeError, RecursionError, MemoryError,
-            NotImplementedError, zipfile.BadZipFile, zlib.error, pa.ArrowException) as err:
-        raise BundleError(f"{label} is not a readable bundle ({type(err).__name__}: {short_repr(str(err))}). "
-                          "Nothing was imported.") from None
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        EOFError,
+        RuntimeError,
+        RecursionError,
+        MemoryError,
+        NotImplementedError,
+        zipfile.BadZipFile,
+        zlib.error,
+        pa.ArrowException,
+    ) as err:
+        raise BundleError(
+            f"{label} is not a readable bundle ({type(err).__name__}: {short_repr(str(err))}). "
+            "Nothing was imported."
+        ) from None
     _commit(staged, label, result)
     return result
 
@@ -257,18 +276,25 @@ def _stage(path: Path, label: str, result: ImportResult) -> list[Staged]:
                 raise _refuse(label, f"entry {number} names a missing member {item['file']}")
             payload = _read_capped(archive, infos[item["file"]], MAX_MEMBER_BYTES, label)
             if hashlib.sha256(payload).hexdigest() != item["sha256"]:
-                raise BundleError(f"{label}: {item['file']} does not match its hash; the bundle was damaged "
-                                  "or edited. Nothing was imported.")
+                raise BundleError(
+                    f"{label}: {item['file']} does not match its hash; the bundle was damaged "
+                    "or edited. Nothing was imported."
+                )
             cells += _check_shape(payload, number, label)
             if cells > MAX_CELLS:
                 raise _refuse(label, f"its frames hold over {MAX_CELLS:,} cells in all")
             frame = frame_from_parquet(payload)
             expected = frame_digest(frame) if fmt == FORMAT_V1 else bound_digest(item["key"], frame)
             if expected != item["digest"]:
-                raise BundleError(f"{label}: {item['file']} holds different data than its manifest says. "
-                                  "Nothing was imported.")
-            meta = {**item.get("meta", {}), "imported_from": Path(str(path)).name[:80],
-                    "imported_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                raise BundleError(
+                    f"{label}: {item['file']} holds different data than its manifest says. "
+                    "Nothing was imported."
+                )
+            meta = {
+                **item.get("meta", {}),
+                "imported_from": Path(str(path)).name[:80],
+                "imported_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
             staged.append(Staged(name, version, values, frame, clean_meta(meta)))
     return staged
 
@@ -287,11 +313,16 @@ def _read_manifest(archive: zipfile.ZipFile, label: str = "the bundle") -> tuple
         raise _refuse(label, "it holds two members with the same name")
     total = sum(info.file_size for info in infos)
     if total > MAX_TOTAL_BYTES:
-        raise _refuse(label, f"it unpacks to {total / 2**20:,.0f} MiB (at most {MAX_TOTAL_BYTES / 2**20:,.0f} MiB)")
+        raise _refuse(
+            label, f"it unpacks to {total / 2**20:,.0f} MiB (at most {MAX_TOTAL_BYTES / 2**20:,.0f} MiB)"
+        )
     for info in infos:
         if info.file_size > MAX_MEMBER_BYTES:
-            raise _refuse(label, f"{short_repr(info.filename)} unpacks to {info.file_size / 2**20:,.0f} MiB "
-                                 f"(at most {MAX_MEMBER_BYTES / 2**20:,.0f} MiB per member)")
+            raise _refuse(
+                label,
+                f"{short_repr(info.filename)} unpacks to {info.file_size / 2**20:,.0f} MiB "
+                f"(at most {MAX_MEMBER_BYTES / 2**20:,.0f} MiB per member)",
+            )
     if "manifest.json" not in names:
         raise _refuse(label, "it has no manifest.json")
     raw = _read_capped(archive, archive.getinfo("manifest.json"), MAX_MANIFEST_BYTES, label)
@@ -302,8 +333,10 @@ def _read_manifest(archive: zipfile.ZipFile, label: str = "the bundle") -> tuple
     if not isinstance(top, dict):
         raise _refuse(label, f"manifest.json must be an object, not a {type(top).__name__}")
     if top.get("format") not in (FORMAT, FORMAT_V1):
-        raise BundleError(f"{label} is not a Phenomena Lab bundle (format {short_repr(top.get('format'))}). "
-                          "Nothing was imported.")
+        raise BundleError(
+            f"{label} is not a Phenomena Lab bundle (format {short_repr(top.get('format'))}). "
+            "Nothing was imported."
+        )
     unknown = set(top) - _TOP_FIELDS
     if unknown:
         raise _refuse(label, f"manifest.json has an unknown field {short_repr(sorted(map(str, unknown))[0])}")
@@ -326,10 +359,17 @@ def _check_schema(item: Any, fmt: str, number: int, label: str) -> None:
     required = _ENTRY_FIELDS | ({"key"} if fmt == FORMAT else set())
     missing, unknown = required - set(item), set(item) - required - _OPTIONAL_FIELDS
     if missing or unknown:
-        which = f"lacks {sorted(missing)[0]!r}" if missing else f"has an unknown field {short_repr(sorted(unknown)[0])}"
+        which = (
+            f"lacks {sorted(missing)[0]!r}"
+            if missing
+            else f"has an unknown field {short_repr(sorted(unknown)[0])}"
+        )
         raise _refuse(label, f"entry {number} {which}")
     checks = [
-        ("experiment", isinstance(item["experiment"], str) and bool(cache._SAFE_NAME.match(item["experiment"]))),
+        (
+            "experiment",
+            isinstance(item["experiment"], str) and bool(cache._SAFE_NAME.match(item["experiment"])),
+        ),
         ("version", type(item["version"]) is int and 0 <= item["version"] < 10**6),
         ("config", isinstance(item["config"], dict) and len(item["config"]) <= 200),
         ("file", isinstance(item["file"], str) and bool(_MEMBER.match(item["file"]))),
@@ -353,15 +393,20 @@ def _check_meaning(item: dict, fmt: str, number: int, label: str = "the bundle")
     try:
         exp = get_experiment(item["experiment"])
     except ConfigError:
-        raise _refuse(label, f"entry {number} names an unknown experiment {short_repr(item['experiment'])}") from None
+        raise _refuse(
+            label, f"entry {number} names an unknown experiment {short_repr(item['experiment'])}"
+        ) from None
     if item["version"] != exp.version:  # stale: judged against an older Config class, so not here
         return exp.name, item["version"], None, None
     config = item["config"]
     fields = set(exp.config_cls.__dataclass_fields__)
     if not set(config) <= fields:  # a missing field takes its default (bundles older than the field)
         odd = sorted(map(str, set(config) - fields))[0]
-        raise _refuse(label, f"entry {number}'s config has a field {exp.config_cls.__name__} does not have "
-                             f"({short_repr(odd)})")
+        raise _refuse(
+            label,
+            f"entry {number}'s config has a field {exp.config_cls.__name__} does not have "
+            f"({short_repr(odd)})",
+        )
     try:
         values = canonical_values(config_from_dict(exp.config_cls, config))
     except ConfigError as err:
@@ -374,8 +419,11 @@ def _check_meaning(item: dict, fmt: str, number: int, label: str = "the bundle")
     else:  # format 1 named the member after the key of the config as written
         claimed = key if item["file"][8:40] == cache.entry_key(exp.name, item["version"], config) else None
     if claimed != key or (fmt == FORMAT and item["file"][8:40] != key):
-        raise _refuse(label, f"entry {number}'s key does not match its experiment, version and config "
-                             "(the manifest was edited)")
+        raise _refuse(
+            label,
+            f"entry {number}'s key does not match its experiment, version and config "
+            "(the manifest was edited)",
+        )
     return exp.name, item["version"], values, key
 
 
@@ -394,8 +442,11 @@ def _check_shape(payload: bytes, number: int, label: str) -> int:
     meta = pq.ParquetFile(pa.BufferReader(payload)).metadata
     rows, columns = meta.num_rows, meta.num_columns
     if rows > MAX_ROWS or columns > MAX_COLUMNS:
-        raise _refuse(label, f"entry {number} has {rows:,} rows and {columns:,} columns "
-                             f"(at most {MAX_ROWS:,} rows and {MAX_COLUMNS:,} columns)")
+        raise _refuse(
+            label,
+            f"entry {number} has {rows:,} rows and {columns:,} columns "
+            f"(at most {MAX_ROWS:,} rows and {MAX_COLUMNS:,} columns)",
+        )
     return rows * max(columns, 1)
 
 
@@ -413,12 +464,16 @@ def _verify(staged: list[Staged], count: int, rng: random.Random, label: str, re
         try:
             fresh = compute_entry(s.experiment, s.config, device="cpu")["frame"]
         except Exception as err:  # the recomputation itself failed: no verdict, so no import
-            raise BundleError(f"{label}: recomputing {s.experiment} to verify it failed ({type(err).__name__}: "
-                              f"{short_repr(str(err))}). Nothing was imported.") from None
+            raise BundleError(
+                f"{label}: recomputing {s.experiment} to verify it failed ({type(err).__name__}: "
+                f"{short_repr(str(err))}). Nothing was imported."
+            ) from None
         why = frames_differ(s.frame, fresh)
         if why:
-            raise BundleError(f"{label} was refused: {s.experiment} {short_repr(s.config, 60)} differs from a "
-                              f"recomputation ({why}). Nothing was imported.")
+            raise BundleError(
+                f"{label} was refused: {s.experiment} {short_repr(s.config, 60)} differs from a "
+                f"recomputation ({why}). Nothing was imported."
+            )
         result.verified.append(f"{s.experiment}: recomputed, equal within rtol={RTOL:g}, atol={ATOL:g}")
 
 
@@ -473,5 +528,7 @@ def _commit(staged: list[Staged], label: str, result: ImportResult) -> None:
                     cache.store(s.experiment, s.version, s.config, previous)
             except Exception:  # keep rolling back the others
                 pass
-        raise BundleError(f"{label}: writing to the cache failed ({type(err).__name__}: {short_repr(str(err))}); "
-                          "what was written is rolled back. Nothing was imported.") from None
+        raise BundleError(
+            f"{label}: writing to the cache failed ({type(err).__name__}: {short_repr(str(err))}); "
+            "what was written is rolled back. Nothing was imported."
+        ) from None

@@ -81,8 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import", help="verify a bundle and add its results to the cache")
     p.add_argument("file")
-    p.add_argument("--verify", type=int, default=0, metavar="N",
-                   help="recompute N random quick-scale entries and compare before importing")
+    p.add_argument(
+        "--verify",
+        type=int,
+        default=0,
+        metavar="N",
+        help="recompute N random quick-scale entries and compare before importing",
+    )
     p.set_defaults(handler=cmd_import)
 
     p = sub.add_parser("clear", help="delete cached results (of one experiment, or all)")
@@ -120,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--jobs", type=int, default=1)
     q.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     q.set_defaults(handler=cmd_talk_precompute)
-    p = sub.add_parser("new", help="create a new phenomenon (package, page, test file) from a working skeleton")
+    p = sub.add_parser(
+        "new", help="create a new phenomenon (package, page, test file) from a working skeleton"
+    )
     p.add_argument("name", help="lower-case identifier, e.g. grokking")
     p.add_argument("--title", default="", help="short title shown in the navigation")
     p.add_argument("--paper", default="", help="authors: title (venue year)")
@@ -133,7 +140,9 @@ def cmd_new(args) -> int:
 
     for path in create(args.name, args.title, args.paper):
         print(f"created {path.relative_to(REPO_ROOT)}")
-    print(f"next: edit engine/phenomena/{args.name}/science.py, then `make test` (the skeleton passes as generated)")
+    print(
+        f"next: edit engine/phenomena/{args.name}/science.py, then `make test` (the skeleton passes as generated)"
+    )
     return 0
 
 
@@ -168,12 +177,17 @@ def parse_overrides(name: str, pairs: list[str]) -> dict:
         except ConfigError as err:
             if len(field) > 80 or "has no parameter" in str(err):
                 names = ", ".join(exp.config_cls.__dataclass_fields__)
-                raise ConfigError(f"{exp.config_cls.__name__} has no parameter {short_repr(field)}; "
-                                  f"allowed: {names}.") from None
+                raise ConfigError(
+                    f"{exp.config_cls.__name__} has no parameter {short_repr(field)}; allowed: {names}."
+                ) from None
             declared = constraint_of(exp.config_cls, field)
-            kind = declared.describe() if declared else str(err).split(" must be ", 1)[-1].split(". Got ", 1)[0]
-            raise ConfigError(f"The '{field}' parameter of {exp.config_cls.__name__} must be {kind}. "
-                              f"Got {short_repr(text)} instead.") from None
+            kind = (
+                declared.describe() if declared else str(err).split(" must be ", 1)[-1].split(". Got ", 1)[0]
+            )
+            raise ConfigError(
+                f"The '{field}' parameter of {exp.config_cls.__name__} must be {kind}. "
+                f"Got {short_repr(text)} instead."
+            ) from None
     return values
 
 
@@ -187,7 +201,9 @@ def cap_jobs(jobs: int) -> int:
     """``jobs`` in [1, cores]: below 1 is an error; above the core count is capped with a note."""
     cores = os.cpu_count() or 1
     if jobs < 1:
-        raise ConfigError(f"The 'jobs' parameter must be an int in [1, {cores}]. Got {short_repr(jobs)} instead.")
+        raise ConfigError(
+            f"The 'jobs' parameter must be an int in [1, {cores}]. Got {short_repr(jobs)} instead."
+        )
     if jobs > cores:
         print(f"note: --jobs {jobs} capped at this machine's {cores} cores", file=sys.stderr)
         return cores
@@ -200,10 +216,17 @@ def cmd_run(args) -> int:
     exp = get_experiment(args.name)
     exp.grid(args.preset)  # validates the preset name
     config = config_from_dict(exp.config_cls, overrides, base=exp.presets[args.preset])
-    frame = run(args.name, config, device=args.device, use_cache=not args.no_cache,
-                progress=_progress_printer(args.name))
-    print(f"{args.name}: {len(frame)} rows ({frame.attrs['cache']}, {frame.attrs.get('seconds')} s to compute)",
-          file=sys.stderr)
+    frame = run(
+        args.name,
+        config,
+        device=args.device,
+        use_cache=not args.no_cache,
+        progress=_progress_printer(args.name),
+    )
+    print(
+        f"{args.name}: {len(frame)} rows ({frame.attrs['cache']}, {frame.attrs.get('seconds')} s to compute)",
+        file=sys.stderr,
+    )
     if args.out:
         frame.to_csv(args.out, index=False)
         print(f"wrote {args.out}", file=sys.stderr)
@@ -250,8 +273,15 @@ def cmd_precompute(args) -> int:
             bar.refresh()
 
         try:
-            summary = precompute(name, args.preset, jobs=jobs, backend=args.backend,
-                                 scheduler=args.scheduler, device=device, on_result=progress)
+            summary = precompute(
+                name,
+                args.preset,
+                jobs=jobs,
+                backend=args.backend,
+                scheduler=args.scheduler,
+                device=device,
+                on_result=progress,
+            )
         finally:
             bar.close()
         print(f"{name} [{args.preset}]: {summary.line()}", file=sys.stderr)
@@ -301,8 +331,10 @@ def cmd_clear(args) -> int:
     cleared, skipped = cache.clear_report(args.name)
     print(f"cleared {', '.join(cleared) if cleared else 'nothing'}")
     for name in skipped:
-        print(f"left {short_repr(name)} alone: it has no {cache.MARKER} file (the lab did not write it)",
-              file=sys.stderr)
+        print(
+            f"left {short_repr(name)} alone: it has no {cache.MARKER} file (the lab did not write it)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -320,9 +352,16 @@ def cmd_figure(args) -> int:
 
     overrides = parse_overrides(args.name, args.overrides)
     check_out_file(args.out)
-    frame = export_figure(args.name, args.out, chart=args.chart, preset=args.preset, overrides=overrides,
-                          cached_only=args.cached_only, device=args.device,
-                          progress=_progress_printer(args.name))
+    frame = export_figure(
+        args.name,
+        args.out,
+        chart=args.chart,
+        preset=args.preset,
+        overrides=overrides,
+        cached_only=args.cached_only,
+        device=args.device,
+        progress=_progress_printer(args.name),
+    )
     print(f"wrote {args.out} ({args.name} [{args.preset}], {frame.attrs['cache']})", file=sys.stderr)
     return 0
 
@@ -330,11 +369,18 @@ def cmd_figure(args) -> int:
 def cmd_report(args) -> int:
     from engine.present.report import build_report
 
-    summary = build_report(args.out, cached_only=args.cached_only, device=resolve_device(args.device),
-                           progress=_progress_printer("report"))
-    print(f"wrote {summary.markdown} and {summary.html}: {summary.claims} claims, "
-          f"{len(summary.figures)} figure files, {len(summary.missing)} results not available "
-          f"({summary.seconds:.1f} s)", file=sys.stderr)
+    summary = build_report(
+        args.out,
+        cached_only=args.cached_only,
+        device=resolve_device(args.device),
+        progress=_progress_printer("report"),
+    )
+    print(
+        f"wrote {summary.markdown} and {summary.html}: {summary.claims} claims, "
+        f"{len(summary.figures)} figure files, {len(summary.missing)} results not available "
+        f"({summary.seconds:.1f} s)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -356,8 +402,13 @@ def cmd_talk_precompute(args) -> int:
     def progress(name: str, done: int, total: int) -> None:
         print(f"{name}: {done}/{total}", file=sys.stderr)
 
-    failures = precompute_talk(talk, sliders=not args.no_sliders, jobs=cap_jobs(args.jobs),
-                               device=resolve_device(args.device), on_result=progress)
+    failures = precompute_talk(
+        talk,
+        sliders=not args.no_sliders,
+        jobs=cap_jobs(args.jobs),
+        device=resolve_device(args.device),
+        on_result=progress,
+    )
     for failure in failures:
         print(f"  failed {failure}", file=sys.stderr)
     return 1 if failures else 0

@@ -56,7 +56,9 @@ def create(name: str, title: str = "", paper: str = "", *, root: Path | None = N
     targets = {tmpl: root / dest.format(name=name) for tmpl, dest in FILES.items()}
     taken = [str(p.relative_to(root)) for p in targets.values() if p.exists()]
     if taken:
-        raise ConfigError(f"A phenomenon named {name!r} exists already ({', '.join(taken)}); choose another name.")
+        raise ConfigError(
+            f"A phenomenon named {name!r} exists already ({', '.join(taken)}); choose another name."
+        )
     written = []
     for tmpl, target in targets.items():
         text = (TEMPLATES / tmpl).read_text().format(name=name, title=title, paper=paper)

@@ -89,7 +89,9 @@ def precompute(
     try:
         n_jobs = 1 if backend == "sequential" else (-1 if backend == "dask" else jobs)
         # parallel_config (not Parallel(backend=...)) is what registers joblib's dask backend.
-        with joblib.parallel_config(backend="threading" if backend == "sequential" else backend, n_jobs=n_jobs):
+        with joblib.parallel_config(
+            backend="threading" if backend == "sequential" else backend, n_jobs=n_jobs
+        ):
             results = joblib.Parallel(return_as="generator_unordered")(
                 joblib.delayed(_work)(name, c, device) for c in todo
             )

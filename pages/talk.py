@@ -115,12 +115,17 @@ def slide_spec(slide, live: dict):
             return cached_spec(talks.spec_key(slide, live), slide, live)
         except LookupError:
             pass
-        notice = st.warning("Not in the cache: computing live. "
-                            "`python -m engine talk precompute` fills it before the talk.")
+        notice = st.warning(
+            "Not in the cache: computing live. `python -m engine talk precompute` fills it before the talk."
+        )
         bar = st.progress(0.0)
         start = time.perf_counter()
-        frame = engine.run(slide.experiment, talks.resolved_config(slide, live),
-                           preset=slide.preset, progress=lambda f, m: bar.progress(f, text=m))
+        frame = engine.run(
+            slide.experiment,
+            talks.resolved_config(slide, live),
+            preset=slide.preset,
+            progress=lambda f, m: bar.progress(f, text=m),
+        )
         bar.empty()
         notice.empty()
         st.toast(f"Computed live in {time.perf_counter() - start:.1f} s; now cached.")
@@ -149,8 +154,10 @@ talk_name = st.query_params.get("talk", "example" if "example" in names else nam
 if talk_name not in names:
     with st.container(key="talk_head"):
         st.title("No such talk")
-    st.warning(f"There is no talk named {talk_name[:80]!r} in `{talks.TALKS_DIR.name}/`. "
-               "The talks that exist:", icon=":material/slideshow:")
+    st.warning(
+        f"There is no talk named {talk_name[:80]!r} in `{talks.TALKS_DIR.name}/`. The talks that exist:",
+        icon=":material/slideshow:",
+    )
     st.markdown("\n".join(f"- [{n}](/talk?talk={n}&slide=1)" for n in names))
     st.stop()
 try:
@@ -167,8 +174,10 @@ slide = talk.slide(asked if asked is not None else 1)
 number = slide.number
 if asked != number:
     with st.container(key="talk_notice"):
-        st.caption(f"Slide {raw_slide[:20]!r} does not exist in this talk ({len(talk.slides)} slides); "
-                   f"showing slide {number}.")
+        st.caption(
+            f"Slide {raw_slide[:20]!r} does not exist in this talk ({len(talk.slides)} slides); "
+            f"showing slide {number}."
+        )
 if st.query_params.get("slide") != str(number) or st.query_params.get("talk") != talk_name:
     st.query_params.update(talk=talk_name, slide=str(number))
 
@@ -183,7 +192,9 @@ with st.container(key="talk_body"):
         st.info(f"This slide shows {slide.experiment}, but {talk.pending[slide.number]}.")
         bullets(slide.bullets)
     else:
-        chart_col, text_col = st.columns([3, 2], gap="large") if slide.bullets or slide.sliders else (st.container(), None)
+        chart_col, text_col = (
+            st.columns([3, 2], gap="large") if slide.bullets or slide.sliders else (st.container(), None)
+        )
         with text_col or chart_col, st.container(key="talk_text"):
             bullets(slide.bullets)
             live = live_sliders(slide)
@@ -197,17 +208,37 @@ with st.container(key="talk_body"):
 
 slider_keys = [k for k in st.session_state if str(k).startswith("talk_s")]
 with st.container(key="talk_nav"):
-    prev_col, count_col, next_col, notes_col, exit_col = st.columns([1, 2, 1, 1, 1], vertical_alignment="center")
-    prev_col.button("← Previous", key="talk_prev", shortcut="Left", disabled=number == 1,
-                    on_click=go, args=(talk_name, number - 1, slider_keys), width="stretch")
-    count_col.markdown(f"<div class='talk-count'>{number} / {len(talk.slides)} · {talk.title}</div>",
-                       unsafe_allow_html=True)
-    next_col.button("Next →", key="talk_next", shortcut="Right", disabled=number == len(talk.slides),
-                    on_click=go, args=(talk_name, number + 1, slider_keys), width="stretch")
+    prev_col, count_col, next_col, notes_col, exit_col = st.columns(
+        [1, 2, 1, 1, 1], vertical_alignment="center"
+    )
+    prev_col.button(
+        "← Previous",
+        key="talk_prev",
+        shortcut="Left",
+        disabled=number == 1,
+        on_click=go,
+        args=(talk_name, number - 1, slider_keys),
+        width="stretch",
+    )
+    count_col.markdown(
+        f"<div class='talk-count'>{number} / {len(talk.slides)} · {talk.title}</div>", unsafe_allow_html=True
+    )
+    next_col.button(
+        "Next →",
+        key="talk_next",
+        shortcut="Right",
+        disabled=number == len(talk.slides),
+        on_click=go,
+        args=(talk_name, number + 1, slider_keys),
+        width="stretch",
+    )
     if slide.notes:
         with notes_col.popover("Speaker notes", width="stretch"):
             st.markdown(slide.notes)
-    exit_col.page_link(st.Page(home_page, title="Home", url_path="home", default=True),
-                       label="Exit talk", icon=":material/close:")
+    exit_col.page_link(
+        st.Page(home_page, title="Home", url_path="home", default=True),
+        label="Exit talk",
+        icon=":material/close:",
+    )
 if number < len(talk.slides):
     prefetch(talk.slide(number + 1))

@@ -39,7 +39,9 @@ def layers(chart: Any) -> list[dict]:
     return out
 
 
-def layer_with(chart: Any, *, mark: str | None = None, field: str | None = None, channel: str | None = None) -> dict:
+def layer_with(
+    chart: Any, *, mark: str | None = None, field: str | None = None, channel: str | None = None
+) -> dict:
     """The one leaf view drawn with ``mark`` that encodes ``field`` (on ``channel`` if given)."""
     found = [
         view
@@ -61,6 +63,9 @@ def has_view(chart: Any, *, mark: str | None = None, field: str | None = None) -
     """Whether some leaf view is drawn with ``mark`` and encodes ``field``."""
     return any(
         (mark is None or view["mark"] == mark)
-        and (field is None or any(isinstance(e, dict) and e.get("field") == field for e in view["encoding"].values()))
+        and (
+            field is None
+            or any(isinstance(e, dict) and e.get("field") == field for e in view["encoding"].values())
+        )
         for view in layers(chart)
     )

@@ -65,8 +65,13 @@ def _toy_experiment():
 
     compute.calls = TOY_CALLS  # tests read toy.compute.calls
     return Experiment(
-        name="labtest.toy", title="toy", config_cls=ToyConfig, compute=compute,
-        presets={"quick": ToyConfig(), "paper": ToyConfig(n=50)}, version=3, charts={"rows": len},
+        name="labtest.toy",
+        title="toy",
+        config_cls=ToyConfig,
+        compute=compute,
+        presets={"quick": ToyConfig(), "paper": ToyConfig(n=50)},
+        version=3,
+        charts={"rows": len},
         estimate=lambda cfg: Cost(bytes=8.0 * cfg.n, seconds=1e-7 * cfg.n, drivers=("n",)),
     )
 

@@ -134,8 +134,9 @@ def test_paper_scale_says_which_settings_the_paper_result_used(fresh_cache):
     cache.store(exp.name, exp.version, paper, cache.make_entry(frame, {"seconds": 1.0}))
     other = 200 if paper["at_step"] != 200 else 1000
     at = AppTest.from_string(
-        "from ui import show\n"
-        f"show.run('linear_ae.snapshot', {{'at_step': {other}}})\n", default_timeout=TIMEOUT)
+        f"from ui import show\nshow.run('linear_ae.snapshot', {{'at_step': {other}}})\n",
+        default_timeout=TIMEOUT,
+    )
     at.session_state["lab_scale"] = "paper"
     at.run()
     no_errors(at)

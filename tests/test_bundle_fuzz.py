@@ -84,10 +84,21 @@ def _entry_edits(manifest: dict) -> list[tuple[str, dict, str]]:
         ("config list", {**second, "config": [1, 2]}, "invalid 'config'"),
         ("config string", {**second, "config": "k=7"}, "invalid 'config'"),
         ("config missing field", {**second, "config": {"k": 7}}, "key does not match"),
-        ("config extra field", {**second, "config": {**second["config"], "evil": 1}}, "has a field ToyConfig does not"),
-        ("config bad value", {**second, "config": {**second["config"], "k": 0}}, "The 'k' parameter of ToyConfig"),
-        ("config huge value", {**second, "config": {**second["config"], "k": "9" * 10_000}},
-         "The 'k' parameter of ToyConfig"),
+        (
+            "config extra field",
+            {**second, "config": {**second["config"], "evil": 1}},
+            "has a field ToyConfig does not",
+        ),
+        (
+            "config bad value",
+            {**second, "config": {**second["config"], "k": 0}},
+            "The 'k' parameter of ToyConfig",
+        ),
+        (
+            "config huge value",
+            {**second, "config": {**second["config"], "k": "9" * 10_000}},
+            "The 'k' parameter of ToyConfig",
+        ),
         ("relabelled k=7 as k=3", {**second, "config": {**second["config"], "k": 3}}, "key does not match"),
         ("key of another entry", {**second, "key": k2_key}, "key does not match"),
         ("file traversal", {**second, "file": "../../x.parquet"}, "invalid 'file'"),
@@ -120,18 +131,21 @@ def test_hostile_manifest_entries_are_refused_whole(good, tmp_path):
     assert not Path("/tmp/x").exists() and not Path("/tmp/x.parquet").exists()
 
 
-@pytest.mark.parametrize("manifest, needle", [
-    ([], "must be an object, not a list"),
-    (b'"just text"', "must be an object, not a str"),
-    (b"\xff\xfe not json", "not valid JSON"),
-    ('{"format": "phenomena-lab-bundle/2", "entries": [], "x": Infinity}', "not valid JSON"),
-    ('{"format": "phenomena-lab-bundle/2", "entries": [{"version": NaN}]}', "not valid JSON"),
-    ("[" * 50_000 + "]" * 50_000, "not valid JSON"),
-    ({"format": "pickle"}, "not a Phenomena Lab bundle"),
-    ({"format": "phenomena-lab-bundle/2", "entries": "all"}, "'entries' must be a list"),
-    ({"format": "phenomena-lab-bundle/2", "entries": [], "hook": "x"}, "unknown field 'hook'"),
-    ({"format": "phenomena-lab-bundle/2", "entries": [5]}, "must be an object, not a int"),
-])
+@pytest.mark.parametrize(
+    "manifest, needle",
+    [
+        ([], "must be an object, not a list"),
+        (b'"just text"', "must be an object, not a str"),
+        (b"\xff\xfe not json", "not valid JSON"),
+        ('{"format": "phenomena-lab-bundle/2", "entries": [], "x": Infinity}', "not valid JSON"),
+        ('{"format": "phenomena-lab-bundle/2", "entries": [{"version": NaN}]}', "not valid JSON"),
+        ("[" * 50_000 + "]" * 50_000, "not valid JSON"),
+        ({"format": "pickle"}, "not a Phenomena Lab bundle"),
+        ({"format": "phenomena-lab-bundle/2", "entries": "all"}, "'entries' must be a list"),
+        ({"format": "phenomena-lab-bundle/2", "entries": [], "hook": "x"}, "unknown field 'hook'"),
+        ({"format": "phenomena-lab-bundle/2", "entries": [5]}, "must be an object, not a int"),
+    ],
+)
 def test_hostile_manifests_are_refused_with_one_line(good, tmp_path, manifest, needle):
     _, members = good
     _refused(_write(tmp_path / "bad.zip", members, manifest), needle, tmp_path)
@@ -139,7 +153,9 @@ def test_hostile_manifests_are_refused_with_one_line(good, tmp_path, manifest, n
 
 def test_member_names_sizes_and_counts_are_checked_before_decompressing(good, tmp_path, monkeypatch):
     path, members = good
-    _refused(_write(tmp_path / "extra.zip", {**members, "../../evil.py": b"print(1)"}), "does not list", tmp_path)
+    _refused(
+        _write(tmp_path / "extra.zip", {**members, "../../evil.py": b"print(1)"}), "does not list", tmp_path
+    )
     _refused(_write(tmp_path / "abs.zip", {**members, "/etc/passwd": b"x"}), "does not list", tmp_path)
     no_manifest = {k: v for k, v in members.items() if k != "manifest.json"}
     _refused(_write(tmp_path / "none.zip", no_manifest), "no manifest.json", tmp_path)
@@ -198,7 +214,7 @@ def test_a_header_that_understates_a_size_is_caught_by_the_capped_read(good, tmp
     path = _zeros_bundle(tmp_path / "liar.zip", members, target, 32 * 2**20)
     data = bytearray(path.read_bytes())
     central = data.find(b"PK\x01\x02")
-    while data[central + 46:central + 46 + len(target)] != target.encode():
+    while data[central + 46 : central + 46 + len(target)] != target.encode():
         central = data.find(b"PK\x01\x02", central + 4)
     struct.pack_into("<I", data, central + 24, 100)  # uncompressed size, as the central directory says
     path.write_bytes(bytes(data))
@@ -234,20 +250,27 @@ def test_an_import_is_all_or_nothing_even_when_a_write_fails(good, tmp_path, mon
 def test_a_good_bundle_imports_with_provenance_and_reports_stale_entries(good, tmp_path, toy, monkeypatch):
     path, members = good
     manifest = json.loads(members["manifest.json"])
-    old = dict(manifest["entries"][1], version=2)  # an older science version of k=7, with a field since removed
+    old = dict(
+        manifest["entries"][1], version=2
+    )  # an older science version of k=7, with a field since removed
     old["config"] = {**old["config"], "since_removed": 1}
     old_key = cache.entry_key(NAME, 2, old["config"])
     old.update(key=old_key, file=f"entries/{old_key}.parquet")
     frame = frame_from_parquet(members[manifest["entries"][1]["file"]])
     old["digest"] = bound_digest(old_key, frame)
-    mixed = _write(tmp_path / "mixed.zip", {**members, old["file"]: members[manifest["entries"][1]["file"]]},
-                   {**manifest, "entries": manifest["entries"] + [old]})
+    mixed = _write(
+        tmp_path / "mixed.zip",
+        {**members, old["file"]: members[manifest["entries"][1]["file"]]},
+        {**manifest, "entries": manifest["entries"] + [old]},
+    )
     result = bundle.import_report(mixed)
     assert (result.imported, result.unchanged) == (2, 0)
     assert result.stale == ["labtest.toy version 2 (current: 3)"]
     loaded = engine.run(NAME, {"k": 7})
-    assert loaded.attrs["cache"] == "hit" and toy.compute.calls == [{"k": 2, "lam": 1.0, "n": 10},
-                                                                    {"k": 7, "lam": 1.0, "n": 10}]
+    assert loaded.attrs["cache"] == "hit" and toy.compute.calls == [
+        {"k": 2, "lam": 1.0, "n": 10},
+        {"k": 7, "lam": 1.0, "n": 10},
+    ]
     assert loaded.attrs["imported_from"] == "mixed.zip" and loaded.attrs["computed_at"]
     assert loaded.attrs["host"] == manifest["entries"][1]["meta"]["host"]
     again = bundle.import_report(mixed)
@@ -266,13 +289,18 @@ def test_verify_recomputes_entries_and_catches_a_consistent_liar(good, tmp_path,
     frame["value"] = frame["value"] * 1.01  # a forged result whose hashes are all made to agree
     payload = frame_to_parquet(frame)
     forged = dict(first, sha256=hashlib.sha256(payload).hexdigest(), digest=bound_digest(first["key"], frame))
-    liar = _write(tmp_path / "liar.zip", {**members, first["file"]: payload},
-                  {**manifest, "entries": [forged] + manifest["entries"][1:]})
+    liar = _write(
+        tmp_path / "liar.zip",
+        {**members, first["file"]: payload},
+        {**manifest, "entries": [forged] + manifest["entries"][1:]},
+    )
     assert bundle.import_bundle(liar) == 2  # without --verify the forgery is only as good as its hashes
     cache.clear()
     cache.clear_memo()
     before = _tree(tmp_path)
-    with pytest.raises(bundle.BundleError, match="differs from a recomputation .column 'value' differs by up to"):
+    with pytest.raises(
+        bundle.BundleError, match="differs from a recomputation .column 'value' differs by up to"
+    ):
         bundle.import_bundle(liar, verify=2)
     assert _tree(tmp_path) == before
 
@@ -317,5 +345,8 @@ def test_the_old_format_is_still_read(good, tmp_path):
     assert engine.run(NAME, {"k": 7}).attrs["cache"] == "hit"
     cache.clear()
     bad = [dict(entries[0]), dict(entries[1], config={**entries[1]["config"], "k": 3})]
-    _refused(_write(tmp_path / "v1bad.zip", members, {"format": bundle.FORMAT_V1, "entries": bad}),
-             "key does not match", tmp_path)
+    _refused(
+        _write(tmp_path / "v1bad.zip", members, {"format": bundle.FORMAT_V1, "entries": bad}),
+        "key does not match",
+        tmp_path,
+    )

@@ -120,7 +120,9 @@ def test_a_run_too_big_for_the_machine_is_refused_before_it_starts(toy, fresh_ca
     assert engine.run(NAME, {"n": 10**12}).attrs["cache"] == "hit"
 
 
-def test_the_guard_reads_real_memory_and_a_broken_estimate_does_not_block(toy, fresh_cache, monkeypatch, caplog):
+def test_the_guard_reads_real_memory_and_a_broken_estimate_does_not_block(
+    toy, fresh_cache, monkeypatch, caplog
+):
     free = runner.available_memory()
     assert free is not None and 2**24 < free < 2**50  # between 16 MiB and 1 PiB on any test machine
     broken = dataclasses.replace(toy, estimate=lambda cfg: 1 / 0)
@@ -129,8 +131,13 @@ def test_the_guard_reads_real_memory_and_a_broken_estimate_does_not_block(toy, f
     assert any("cost estimate" in r.message for r in caplog.records)
 
 
-@pytest.mark.parametrize("mode, needle", [("oom", "ran out of memory (n=10); try smaller values"),
-                                           ("runtime", "ran out of memory (n=10): RuntimeError: CUDA")])
+@pytest.mark.parametrize(
+    "mode, needle",
+    [
+        ("oom", "ran out of memory (n=10); try smaller values"),
+        ("runtime", "ran out of memory (n=10): RuntimeError: CUDA"),
+    ],
+)
 def test_memory_and_runtime_errors_become_one_clear_run_error(toy, fresh_cache, mode, needle):
     with pytest.raises(runner.RunError) as err:
         engine.run(NAME, {"mode": mode})
@@ -188,12 +195,14 @@ def test_clear_removes_only_marked_folders_and_never_follows_links(toy, fresh_ca
 def test_malformed_index_records_are_skipped_and_never_followed(toy, fresh_cache, tmp_path):
     engine.run(NAME)
     index = fresh_cache / NAME / "index"
-    for i, record in enumerate([
-        {"experiment": "../../escape", "version": 3, "config": {}},
-        {"experiment": NAME, "version": "3", "config": {}},
-        {"experiment": NAME, "version": 3, "config": [1]},
-        [1, 2],
-    ]):
+    for i, record in enumerate(
+        [
+            {"experiment": "../../escape", "version": 3, "config": {}},
+            {"experiment": NAME, "version": "3", "config": {}},
+            {"experiment": NAME, "version": 3, "config": [1]},
+            [1, 2],
+        ]
+    ):
         (index / f"bad{i}.json").write_text(json.dumps(record))
     (index / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     before = _tree(tmp_path)

@@ -25,13 +25,25 @@ def max_cos(frame: pd.DataFrame) -> float:
 
 
 def claim(holds, *, preset="quick", measure=max_cos, paper_value=None) -> Claim:
-    return Claim("test.claim", "a test claim", NAME, measure=measure, holds=holds, preset=preset,
-                 paper_value=paper_value, unit="|cos|")
+    return Claim(
+        "test.claim",
+        "a test claim",
+        NAME,
+        measure=measure,
+        holds=holds,
+        preset=preset,
+        paper_value=paper_value,
+        unit="|cos|",
+    )
 
 
 def test_scales_and_presets():
     assert [claims.scale_of(p) for p in ("quick", "quick-scaled", "paper", "paper-final-0.001")] == [
-        "quick", "quick", "paper", "paper"]
+        "quick",
+        "quick",
+        "paper",
+        "paper",
+    ]
     exp = engine.get_experiment(NAME)
     assert claims.presets_for(claim(bool), exp) == {"quick": "quick", "paper": "paper"}
     assert claims.presets_for(claim(bool, preset="paper"), exp) == {"paper": "paper", "quick": "quick"}
@@ -74,7 +86,9 @@ def test_paper_scale_is_read_from_the_cache(fresh_cache):
     result = claims.evaluate(claim(lambda v: v < 0.6, preset="paper"), claims.FrameSource())
     assert result.paper == 0.5 and result.status == claims.REPRODUCED and result.quick is None
     loaded = engine.load_cached(NAME, preset="paper")
-    assert loaded.attrs["device"] == "cuda" and loaded.attrs["cache_key"] == cache.entry_key(NAME, exp.version, config)
+    assert loaded.attrs["device"] == "cuda" and loaded.attrs["cache_key"] == cache.entry_key(
+        NAME, exp.version, config
+    )
 
 
 def test_a_failing_run_is_reported_not_raised(fresh_cache, monkeypatch):
@@ -110,14 +124,23 @@ def test_home_page_shows_the_scoreboard_grouped_with_filters(fresh_cache):
 
 
 def status_claim(value: float, holds=lambda v: v > 0.5, preset="quick", kind="phenomenon") -> Claim:
-    return Claim("test.scale", "a claim judged per scale", NAME, measure=lambda f: value, holds=holds,
-                 preset=preset, kind=kind)
+    return Claim(
+        "test.scale",
+        "a claim judged per scale",
+        NAME,
+        measure=lambda f: value,
+        holds=holds,
+        preset=preset,
+        kind=kind,
+    )
 
 
 def store_paper_frame() -> None:
     exp = engine.get_experiment(NAME)
     frame = pd.DataFrame({"variant": ["rotation"], "abs_cos": [0.5]})
-    cache.store(NAME, exp.version, config_to_dict(exp.presets["paper"]), cache.make_entry(frame, {"seconds": 1.0}))
+    cache.store(
+        NAME, exp.version, config_to_dict(exp.presets["paper"]), cache.make_entry(frame, {"seconds": 1.0})
+    )
 
 
 def test_each_scale_is_judged_on_its_own_measurement(fresh_cache):
@@ -125,13 +148,20 @@ def test_each_scale_is_judged_on_its_own_measurement(fresh_cache):
     store_paper_frame()
     source = claims.FrameSource()
     # the quick value holds, the paper value does not: each scale says so
-    by_frame = Claim("test.scale", "t", NAME, measure=lambda f: float(f["abs_cos"].max()),
-                     holds=lambda v: v > 0.9)
+    by_frame = Claim(
+        "test.scale", "t", NAME, measure=lambda f: float(f["abs_cos"].max()), holds=lambda v: v > 0.9
+    )
     result = claims.evaluate(by_frame, source)
     assert result.statuses == {"quick": claims.REPRODUCED, "paper": claims.DIFFERS}
     assert result.status == claims.REPRODUCED  # the headline: the claim's own preset's scale
-    paper_claim = Claim("test.scale", "t", NAME, measure=lambda f: float(f["abs_cos"].max()),
-                        holds=lambda v: v > 0.9, preset="paper")
+    paper_claim = Claim(
+        "test.scale",
+        "t",
+        NAME,
+        measure=lambda f: float(f["abs_cos"].max()),
+        holds=lambda v: v > 0.9,
+        preset="paper",
+    )
     assert claims.evaluate(paper_claim, source).status == claims.DIFFERS
     row = claims.scoreboard_frame([result]).iloc[0]
     assert (row["status (quick)"], row["status (paper)"]) == (claims.REPRODUCED, claims.DIFFERS)
@@ -146,20 +176,25 @@ def test_nan_is_never_reproduced_and_a_raising_measure_could_not_measure(fresh_c
     nan = claims.evaluate(status_claim(math.nan, holds=lambda v: True), source)  # holds() would say yes
     assert nan.statuses["quick"] == claims.FAILED and "nan" in nan.note
     assert nan.quick is None
-    raising = claims.evaluate(Claim("t", "t", NAME, measure=lambda f: f.iloc[10**6]["abs_cos"],
-                                    holds=bool), source)
+    raising = claims.evaluate(
+        Claim("t", "t", NAME, measure=lambda f: f.iloc[10**6]["abs_cos"], holds=bool), source
+    )
     assert raising.statuses["quick"] == claims.FAILED and "IndexError" in raising.note
     assert raising.statuses["paper"] == claims.NOT_COMPUTED  # not cached: not a failure
     store_paper_frame()
-    raising = claims.evaluate(Claim("t", "t", NAME, measure=lambda f: f.iloc[10**6]["abs_cos"], holds=bool,
-                                    preset="paper"), claims.FrameSource())
+    raising = claims.evaluate(
+        Claim("t", "t", NAME, measure=lambda f: f.iloc[10**6]["abs_cos"], holds=bool, preset="paper"),
+        claims.FrameSource(),
+    )
     assert raising.status == claims.FAILED  # a measure that raises on a cached frame: could not measure
 
 
 def test_sanity_checks_are_kept_apart(fresh_cache):
     engine.run(NAME)
-    results = [claims.evaluate(status_claim(0.9, kind="sanity"), claims.FrameSource()),
-               claims.evaluate(status_claim(0.9), claims.FrameSource())]
+    results = [
+        claims.evaluate(status_claim(0.9, kind="sanity"), claims.FrameSource()),
+        claims.evaluate(status_claim(0.9), claims.FrameSource()),
+    ]
     table = claims.scoreboard_frame(results)
     assert list(table["kind"]) == ["sanity", "phenomenon"]
     assert claims.status_counts(results)["quick"][claims.REPRODUCED] == 2

@@ -19,7 +19,9 @@ def test_digits_split_is_seeded_and_standardized():
     assert abs(a.X_train.mean()) < 1e-12
     assert a.X_train.std() == pytest.approx(1.0, rel=1e-12)
     images = data.digits(flatten=False, standardize=False)
-    assert images.X_train.shape[1:] == (1, 8, 8) and 0.0 <= images.X_train.min() <= images.X_train.max() <= 1.0
+    assert (
+        images.X_train.shape[1:] == (1, 8, 8) and 0.0 <= images.X_train.min() <= images.X_train.max() <= 1.0
+    )
     assert a.num_classes == 10
 
 
@@ -63,10 +65,15 @@ def test_cifar10_loader_reads_the_real_pickle_batches(tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
     batches = {}
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {"data": rng.integers(0, 256, (3, 3072)).astype(np.uint8), "labels": [int(v) for v in rng.integers(0, 10, 3)]}
+        batch = {
+            "data": rng.integers(0, 256, (3, 3072)).astype(np.uint8),
+            "labels": [int(v) for v in rng.integers(0, 10, 3)],
+        }
         batches[name] = batch
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))  # str keys, as Python 2 wrote them
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}, protocol=2))
+    (folder / "batches.meta").write_bytes(
+        pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}, protocol=2)
+    )
     X, y = data.torchvision_images("cifar10", train=False, root=tmp_path)
     assert X.shape == (3, 3, 32, 32)
     np.testing.assert_allclose(X, batches["test_batch"]["data"].reshape(3, 3, 32, 32) / 255.0)

@@ -28,8 +28,14 @@ SMALL = {"steps": 300, "record_every": 50}  # a dynamics run of ~0.05 s
 
 def cli(*args: str, env_cache: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, cache.ENV_VAR: str(env_cache), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_every_phenomenon_module_loads_and_registers():
@@ -95,8 +101,13 @@ def test_two_processes_computing_the_same_entry_both_succeed(fresh_cache):
     args = ["run", "linear_ae.dynamics", "--set", "steps=4000", "--out"]
     env = {**os.environ, cache.ENV_VAR: str(fresh_cache), "PYTHONPATH": str(ROOT)}
     procs = [
-        subprocess.Popen([sys.executable, "-m", "engine", *args, str(fresh_cache.parent / f"out{i}.csv")],
-                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-m", "engine", *args, str(fresh_cache.parent / f"out{i}.csv")],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for i in range(2)
     ]
     assert all(p.wait(timeout=300) == 0 for p in procs)
@@ -111,8 +122,17 @@ def test_cli_run_list_and_errors(fresh_cache, tmp_path, capsys):
     from engine.cli import main
 
     out = tmp_path / "frame.csv"
-    done = cli("run", "linear_ae.dynamics", "--set", "k=3", "--set", "steps=200", "--out", str(out),
-               env_cache=fresh_cache)
+    done = cli(
+        "run",
+        "linear_ae.dynamics",
+        "--set",
+        "k=3",
+        "--set",
+        "steps=200",
+        "--out",
+        str(out),
+        env_cache=fresh_cache,
+    )
     assert done.returncode == 0, done.stderr
     assert set(pd.read_csv(out)["k"]) == {3}
     assert main(["list"]) == 0
@@ -141,8 +161,13 @@ def test_precompute_is_resumable_after_an_interruption(fresh_cache):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        sweep.precompute("linear_ae.snapshot", "quick", backend="sequential", configs=configs,
-                         on_result=interrupt_after_two)
+        sweep.precompute(
+            "linear_ae.snapshot",
+            "quick",
+            backend="sequential",
+            configs=configs,
+            on_result=interrupt_after_two,
+        )
     summary = sweep.precompute("linear_ae.snapshot", "quick", backend="sequential", configs=configs)
     assert (summary.hits, summary.computed, summary.failures) == (2, 3, [])
     again = sweep.precompute("linear_ae.snapshot", "quick", backend="loky", jobs=2, configs=configs)
@@ -168,10 +193,16 @@ def test_dask_workers_with_their_own_file_system_fill_the_drivers_cache(fresh_ca
     distributed = pytest.importorskip("distributed")
     worker_cache = tmp_path / "worker-cache"
     env = {cache.ENV_VAR: str(worker_cache), "PYTHONPATH": str(ROOT)}
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  env=env) as cluster:
-        summary = sweep.precompute("linear_ae.snapshot", "quick", backend="dask", scheduler=cluster.scheduler_address,
-                                   configs=_snapshot_grid(4))
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, env=env
+    ) as cluster:
+        summary = sweep.precompute(
+            "linear_ae.snapshot",
+            "quick",
+            backend="dask",
+            scheduler=cluster.scheduler_address,
+            configs=_snapshot_grid(4),
+        )
     assert (summary.computed, summary.failures) == (4, [])
     for config in _snapshot_grid(4):
         assert engine.is_cached("linear_ae.snapshot", config)
@@ -207,8 +238,12 @@ def test_bundle_round_trip_and_refusals(fresh_cache, tmp_path):
     buffer = io.BytesIO()
     tampered_frame.to_parquet(buffer, index=False)
     forged = dict(manifest)
-    forged["entries"] = [dict(e, sha256=__import__("hashlib").sha256(buffer.getvalue()).hexdigest())
-                         if e["file"] == target else e for e in manifest["entries"]]
+    forged["entries"] = [
+        dict(e, sha256=__import__("hashlib").sha256(buffer.getvalue()).hexdigest())
+        if e["file"] == target
+        else e
+        for e in manifest["entries"]
+    ]
     cases = {
         "damaged.zip": ({target: members[target][:-10] + b"0123456789"}, "does not match its hash"),
         "forged.zip": ({target: buffer.getvalue(), "manifest.json": json.dumps(forged)}, "different data"),

@@ -39,7 +39,9 @@ def nk_frame() -> pd.DataFrame:
 def _explicit_problem(n=40, tail_dim=600, n_spikes=3, spike=2.0, sigma=0.7, seed=0):
     """An explicit (X, y, theta*, Sigma diagonal) problem and its rotated sample."""
     rng = np.random.default_rng(seed)
-    spectrum = g.SpikedSpectrum(head=(spike,) * n_spikes, tail_value=math.sqrt(n) / tail_dim, tail_dim=tail_dim)
+    spectrum = g.SpikedSpectrum(
+        head=(spike,) * n_spikes, tail_value=math.sqrt(n) / tail_dim, tail_dim=tail_dim
+    )
     X = g.explicit_features(n, spectrum, rng)
     noise = sigma * rng.standard_normal(n)
     theta_star = np.zeros(spectrum.dim)
@@ -51,7 +53,7 @@ def _explicit_problem(n=40, tail_dim=600, n_spikes=3, spike=2.0, sigma=0.7, seed
 
 def _risk(theta, theta_star, sigma_diag, sigma):
     diff = theta - theta_star
-    return sigma ** 2 + float(diff @ (sigma_diag * diff))
+    return sigma**2 + float(diff @ (sigma_diag * diff))
 
 
 def _claims(name: str, frame: pd.DataFrame) -> dict[str, bool]:
@@ -66,11 +68,15 @@ def test_wishart_eigenvalues_match_wishart_moments():
     E tr W^-1 = n / (df - n - 1); 4000 draws, 5 standard errors."""
     rng, n, df, draws = np.random.default_rng(1), 4, 12, 4000
     eig = np.stack([g.wishart_eigenvalues(n, df, rng) for _ in range(draws)])
-    for stat, expected in ((eig.sum(1), n * df), ((eig ** 2).sum(1), n * df * (n + df + 1)),
-                           ((1 / eig).sum(1), n / (df - n - 1))):
+    for stat, expected in (
+        (eig.sum(1), n * df),
+        ((eig**2).sum(1), n * df * (n + df + 1)),
+        ((1 / eig).sum(1), n / (df - n - 1)),
+    ):
         assert abs(stat.mean() - expected) < 5 * stat.std() / math.sqrt(draws)
-    bartlett = np.stack([np.linalg.eigvalsh((lambda L: L @ L.T)(gn.bartlett_factor(n, df, rng)))
-                         for _ in range(draws)])
+    bartlett = np.stack(
+        [np.linalg.eigvalsh((lambda L: L @ L.T)(gn.bartlett_factor(n, df, rng))) for _ in range(draws)]
+    )
     se = np.sqrt(eig.var(0) / draws + bartlett.var(0) / draws)
     assert np.all(np.abs(eig.mean(0) - bartlett.mean(0)) < 5 * se)  # each ordered eigenvalue's mean
 
@@ -106,13 +112,20 @@ def test_rotated_form_matches_explicit_vectors():
     theta_head = np.where(np.arange(X.shape[1]) < 3, theta_hat, 0.0)
     rows = {r["surrogate"]: r for r in g.decomposition(sample)}
     sigma = sample.sigma
-    assert rows["denoising"]["test_risk"] == pytest.approx(_risk(theta_hat, theta_star, sigma_diag, sigma), rel=1e-8)
+    assert rows["denoising"]["test_risk"] == pytest.approx(
+        _risk(theta_hat, theta_star, sigma_diag, sigma), rel=1e-8
+    )
     assert rows["denoising"]["norm"] == pytest.approx(np.linalg.norm(theta_hat), rel=1e-8)
     assert rows["denoising"]["surrogate_risk"] == pytest.approx(
-        _risk(theta_tilde, theta_star, sigma_diag, sigma), rel=1e-8)
+        _risk(theta_tilde, theta_star, sigma_diag, sigma), rel=1e-8
+    )
     assert rows["denoising"]["surrogate_norm"] == pytest.approx(np.linalg.norm(theta_tilde), rel=1e-8)
-    assert rows["denoising"]["surrogate_train"] == pytest.approx(np.mean((y - X @ theta_tilde) ** 2), rel=1e-8)
-    assert rows["head"]["surrogate_risk"] == pytest.approx(_risk(theta_head, theta_star, sigma_diag, sigma), rel=1e-8)
+    assert rows["denoising"]["surrogate_train"] == pytest.approx(
+        np.mean((y - X @ theta_tilde) ** 2), rel=1e-8
+    )
+    assert rows["head"]["surrogate_risk"] == pytest.approx(
+        _risk(theta_head, theta_star, sigma_diag, sigma), rel=1e-8
+    )
     assert rows["head"]["surrogate_train"] == pytest.approx(np.mean((y - X @ theta_head) ** 2), rel=1e-8)
     assert np.mean((y - X @ theta_hat) ** 2) < 1e-10 and rows["head"]["train_error"] < 1e-10
 
@@ -150,17 +163,17 @@ def test_linear_moments_match_monte_carlo():
     y = X[:, :2] @ theta + 0.5 * rng.standard_normal(X.shape[0])
     for head_only, cols in ((False, slice(None)), (True, slice(0, 2))):
         m = g.linear_moments(spectrum, theta, 0.5, head_only)
-        z = y ** 2 * (X[:, cols] ** 2).sum(axis=1)
+        z = y**2 * (X[:, cols] ** 2).sum(axis=1)
         assert abs(z.mean() - m.mean_y2_x2) < 4 * z.std() / math.sqrt(z.size)
-        assert abs((y ** 2).mean() - m.mean_y2) < 4 * (y ** 2).std() / math.sqrt(y.size)
-        assert (y ** 2).std() == pytest.approx(m.sd_y2, rel=0.02)
+        assert abs((y**2).mean() - m.mean_y2) < 4 * (y**2).std() / math.sqrt(y.size)
+        assert (y**2).std() == pytest.approx(m.sd_y2, rel=0.02)
 
 
 def test_uc_bound_formula():
     """The bound's three terms, computed by hand for one set of moments."""
     m = gb.ClassMoments(mean_y2=2.0, sd_y2=3.0, mean_y2_x2=8.0, trace=4.0, op_norm=2.0)
     n, B, r = 100, 1.5, 2.0
-    expected = 3.0 / 10 + 2 * B * math.sqrt(8.0 / n) + B ** 2 * 2.0 * (math.sqrt(r / n) + r / n)
+    expected = 3.0 / 10 + 2 * B * math.sqrt(8.0 / n) + B**2 * 2.0 * (math.sqrt(r / n) + r / n)
     assert gb.uc_bound(n, B, m) == pytest.approx(expected, rel=1e-12)
 
 
@@ -181,8 +194,9 @@ def test_coupling_is_the_stated_quadratic_form(ridge):
         (theta_den, g.denoising_coupling(sample, inverse, g.dual_predictor(sample, inverse(sample.signal)))),
         (theta_head, g.head_coupling(sample, inverse)),
     ):
-        gap = _risk(theta_hat, theta_star, sigma_diag, sample.sigma) - _risk(theta_tilde, theta_star, sigma_diag,
-                                                                             sample.sigma)
+        gap = _risk(theta_hat, theta_star, sigma_diag, sample.sigma) - _risk(
+            theta_tilde, theta_star, sigma_diag, sample.sigma
+        )
         assert c0 + 2 * b @ eps + eps @ A.dense() @ eps == pytest.approx(gap, rel=1e-8)
         dense = A.dense()
         assert A.trace() == pytest.approx(np.trace(dense), rel=1e-10)
@@ -212,16 +226,20 @@ def test_coupling_bound_covers_95_percent_and_is_not_vacuous():
     inverse = g.kernel_inverse(sample)
     den = g.dual_predictor(sample, inverse(sample.signal))
     bounds = {}
-    for name, (c0, b, A) in (("denoising", g.denoising_coupling(sample, inverse, den)),
-                             ("head", g.head_coupling(sample, inverse))):
-        bounds[name] = gb.coupling_tail_bound(c0, np.linalg.norm(b), A.trace(), A.trace_sq(), A.op_norm_upper(),
-                                              sample.sigma, 0.05)
+    for name, (c0, b, A) in (
+        ("denoising", g.denoising_coupling(sample, inverse, den)),
+        ("head", g.head_coupling(sample, inverse)),
+    ):
+        bounds[name] = gb.coupling_tail_bound(
+            c0, np.linalg.norm(b), A.trace(), A.trace_sq(), A.op_norm_upper(), sample.sigma, 0.05
+        )
     gaps = {"denoising": [], "head": []}
     for _ in range(2000):
         noise = sample.sigma * rng.standard_normal(sample.n)
         fit = g.dual_predictor(sample, inverse(sample.signal + noise))
-        redrawn = g.LinearSample(sample.spectrum, sample.head_features, sample.tail_gram, sample.theta_star, noise,
-                                 sample.sigma)
+        redrawn = g.LinearSample(
+            sample.spectrum, sample.head_features, sample.tail_gram, sample.theta_star, noise, sample.sigma
+        )
         risk = g.population_risk(redrawn, fit)
         gaps["denoising"].append(abs(risk - g.population_risk(redrawn, den)))
         gaps["head"].append(abs(risk - g.population_risk(redrawn, g.head_part(redrawn, fit))))
@@ -242,9 +260,12 @@ def _dense_trust_region_min(Q, g_vec, radius):
     lo = max(0.0, -w[0])
     if w[0] > 0 and np.linalg.norm(gp / w) <= radius:
         return -float(gp @ (gp / w))
-    res = minimize_scalar(lambda mu: np.sum(gp ** 2 / (w + mu)) + mu * radius ** 2,
-                          bounds=(lo + 1e-13, lo + np.linalg.norm(gp) / radius + 1.0), method="bounded",
-                          options={"xatol": 1e-14})
+    res = minimize_scalar(
+        lambda mu: np.sum(gp**2 / (w + mu)) + mu * radius**2,
+        bounds=(lo + 1e-13, lo + np.linalg.norm(gp) / radius + 1.0),
+        method="bounded",
+        options={"xatol": 1e-14},
+    )
     return -float(res.fun)
 
 
@@ -256,9 +277,13 @@ def test_exact_sup_matches_dense_reference():
     n = X.shape[0]
     Q = np.diag(sigma_diag) - X.T @ X / n
     gvec = sigma_diag * theta_star - X.T @ y / n
-    c = sample.sigma ** 2 + theta_star @ (sigma_diag * theta_star) - y @ y / n
-    for radius, head_only in ((np.linalg.norm(g.min_norm_interpolator(X, y)), False), (1.0, False),
-                              (0.3, False), (2.0, True)):
+    c = sample.sigma**2 + theta_star @ (sigma_diag * theta_star) - y @ y / n
+    for radius, head_only in (
+        (np.linalg.norm(g.min_norm_interpolator(X, y)), False),
+        (1.0, False),
+        (0.3, False),
+        (2.0, True),
+    ):
         idx = slice(0, 3) if head_only else slice(None)
         Qs, gs = Q[idx, idx], gvec[idx]
         low = _dense_trust_region_min(Qs, gs, radius)
@@ -347,8 +372,10 @@ def test_interpolator_fits_and_is_benign(linear_frame):
 def test_surrogate_bound_and_coupling_bound_fall(linear_frame, surrogate, bound_ratio):
     """Surrogate bound at n = 3200 below bound_ratio x its n = 50 value, coupling bound below 0.2x; the 95 %
     coupling bound covers the realized term in >= 90 % of runs and the total bound exceeds R(h^) as often."""
-    bound, coupling = _means(linear_frame, "surrogate_bound", surrogate), _means(linear_frame, "coupling_bound",
-                                                                                 surrogate)
+    bound, coupling = (
+        _means(linear_frame, "surrogate_bound", surrogate),
+        _means(linear_frame, "coupling_bound", surrogate),
+    )
     assert bound.iloc[-1] < bound_ratio * bound.iloc[0]
     assert coupling.iloc[-1] < 0.2 * coupling.iloc[0]
     part = linear_frame[linear_frame["surrogate"] == surrogate]
@@ -367,8 +394,14 @@ def test_linear_claims_fail_without_benign_overfitting():
     """p_t = n (tail exponent 1): h^ does not generalize, the surrogate and coupling bounds are huge; every
     phenomenon claim but ball_stuck fails."""
     held = _claims(LIN, engine.run(LIN, {"n_values": (50, 200, 800), "tail_exponent": 1.0}))
-    assert held == {"gen.interpolates": True, "gen.benign": False, "gen.ball_stuck": True,
-                    "gen.surrogate_falls": False, "gen.surrogate_tight": False, "gen.coupling_falls": False}
+    assert held == {
+        "gen.interpolates": True,
+        "gen.benign": False,
+        "gen.ball_stuck": True,
+        "gen.surrogate_falls": False,
+        "gen.surrogate_tight": False,
+        "gen.coupling_falls": False,
+    }
 
 
 def test_ball_claim_fails_without_label_noise():
@@ -480,34 +513,62 @@ def test_top_eigenvalue_matches_eigvalsh():
 # ----------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: g.spiked_spectrum(1, 3, 1.0, 1.5), "The 'n' parameter of spiked_spectrum must be an int in \\[2, inf\\)"),
-    (lambda: g.spiked_spectrum(10, 3, 1.0, 0.9), "'tail_exponent' parameter of spiked_spectrum"),
-    (lambda: g.sample_linear(10, g.spiked_spectrum(10, 1, 1.0, 1.5), -0.1, np.random.default_rng(0)),
-     "'noise' parameter of sample_linear"),
-    (lambda: g.min_norm_interpolator(np.ones((5, 3)), np.ones(5)), "'p' parameter of min_norm_interpolator"),
-    (lambda: g.linear_sample_from_features(np.ones((5, 4)), g.SpikedSpectrum((1.0,), 1.0, 3), np.ones(5), 1.0),
-     "'p' parameter"),
-    (lambda: gn.bartlett_factor(5, 3, np.random.default_rng(0)), "'df' parameter of bartlett_factor"),
-    (lambda: g.wishart_eigenvalues(5, 3, np.random.default_rng(0)), "'df' parameter of wishart_eigenvalues"),
-    (lambda: gb.coupling_tail_bound(0, 1, 1, 1, 1, 1.0, 0.0), "'delta' parameter of coupling_tail_bound"),
-    (lambda: gn.nk_test_error_bound(10, 100, 1.5), "'delta' parameter"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (
+            lambda: g.spiked_spectrum(1, 3, 1.0, 1.5),
+            "The 'n' parameter of spiked_spectrum must be an int in \\[2, inf\\)",
+        ),
+        (lambda: g.spiked_spectrum(10, 3, 1.0, 0.9), "'tail_exponent' parameter of spiked_spectrum"),
+        (
+            lambda: g.sample_linear(10, g.spiked_spectrum(10, 1, 1.0, 1.5), -0.1, np.random.default_rng(0)),
+            "'noise' parameter of sample_linear",
+        ),
+        (
+            lambda: g.min_norm_interpolator(np.ones((5, 3)), np.ones(5)),
+            "'p' parameter of min_norm_interpolator",
+        ),
+        (
+            lambda: g.linear_sample_from_features(
+                np.ones((5, 4)), g.SpikedSpectrum((1.0,), 1.0, 3), np.ones(5), 1.0
+            ),
+            "'p' parameter",
+        ),
+        (lambda: gn.bartlett_factor(5, 3, np.random.default_rng(0)), "'df' parameter of bartlett_factor"),
+        (
+            lambda: g.wishart_eigenvalues(5, 3, np.random.default_rng(0)),
+            "'df' parameter of wishart_eigenvalues",
+        ),
+        (lambda: gb.coupling_tail_bound(0, 1, 1, 1, 1, 1.0, 0.0), "'delta' parameter of coupling_tail_bound"),
+        (lambda: gn.nk_test_error_bound(10, 100, 1.5), "'delta' parameter"),
+    ],
+)
 def test_science_functions_reject_bad_input(call, match):
     with pytest.raises(ConfigError, match=match):
         call()
 
 
-@pytest.mark.parametrize("cls, kwargs, match", [
-    (gx.LinearConfig, {"n_values": (1, 10)}, "'n_values' parameter of LinearConfig"),
-    (gx.LinearConfig, {"n_values": (100, 50)}, "strictly increasing"),
-    (gx.LinearConfig, {"noise": -1.0}, "'noise' parameter of LinearConfig must be a float in \\[0, 10\\]"),
-    (gx.LinearConfig, {"tail_exponent": 0.9}, "'tail_exponent'"),
-    (gx.NKConfig, {"delta": 0.0}, "'delta'"),
-    (gx.RidgeConfig, {"ridges": (1.0, 0.1)}, "'ridges'"),
-    (gx.RandomFeaturesConfig, {"n_features": 100}, "'n_features' parameter of RandomFeaturesConfig must be an int "
-                                                   ">= 2 \\* max\\(n_values\\)"),
-])
+@pytest.mark.parametrize(
+    "cls, kwargs, match",
+    [
+        (gx.LinearConfig, {"n_values": (1, 10)}, "'n_values' parameter of LinearConfig"),
+        (gx.LinearConfig, {"n_values": (100, 50)}, "strictly increasing"),
+        (
+            gx.LinearConfig,
+            {"noise": -1.0},
+            "'noise' parameter of LinearConfig must be a float in \\[0, 10\\]",
+        ),
+        (gx.LinearConfig, {"tail_exponent": 0.9}, "'tail_exponent'"),
+        (gx.NKConfig, {"delta": 0.0}, "'delta'"),
+        (gx.RidgeConfig, {"ridges": (1.0, 0.1)}, "'ridges'"),
+        (
+            gx.RandomFeaturesConfig,
+            {"n_features": 100},
+            "'n_features' parameter of RandomFeaturesConfig must be an int >= 2 \\* max\\(n_values\\)",
+        ),
+    ],
+)
 def test_configs_reject_bad_values(cls, kwargs, match):
     with pytest.raises(ConfigError, match=match):
         cls(**kwargs)

@@ -33,9 +33,14 @@ def load_script():
 def run_script(out: Path, cache: Path, *args: str) -> tuple[subprocess.CompletedProcess, list[dict], float]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--out", str(out),
-                           "--cache", str(cache), *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--device", "cpu", "--out", str(out), "--cache", str(cache), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     seconds = time.monotonic() - start
     with open(out / "timings.csv") as fh:
         reader = csv.DictReader(fh)
@@ -91,7 +96,9 @@ def test_estimates_extrapolate_a_fit_or_give_a_lower_bound_from_an_overrun():
     seconds, status, _ = gpu.estimate("double_descent.network", grid, measured, {})
     assert status == "ok" and seconds == pytest.approx(2002.0 + 1002.0)
     # the one-epoch probe was stopped at 30 s: each config takes at least 30 s x its epochs
-    seconds, status, _ = gpu.estimate("double_descent.network", grid, {}, {"double_descent.network": ((1.0,), 30.0)})
+    seconds, status, _ = gpu.estimate(
+        "double_descent.network", grid, {}, {"double_descent.network": ((1.0,), 30.0)}
+    )
     assert status == "lower bound" and seconds == pytest.approx(30.0 * 6000)
     assert gpu.estimate("double_descent.network", grid, {}, {})[1] == "n/a"
     assert gpu.estimate("no.such_probe", grid, measured, {})[1] == "n/a"
@@ -100,8 +107,9 @@ def test_estimates_extrapolate_a_fit_or_give_a_lower_bound_from_an_overrun():
 @pytest.mark.slow
 def test_small_run_writes_a_bundle_that_imports_and_a_complete_table(tmp_path, fresh_cache):
     out = tmp_path / "out"
-    proc, rows, _ = run_script(out, tmp_path / "run-cache", "--budget-min", "3", "--only", "generalization.nk",
-                               "--preset", "quick")
+    proc, rows, _ = run_script(
+        out, tmp_path / "run-cache", "--budget-min", "3", "--only", "generalization.nk", "--preset", "quick"
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     by_phase = {}
     for row in rows:
@@ -124,8 +132,9 @@ def test_small_run_writes_a_bundle_that_imports_and_a_complete_table(tmp_path, f
 @pytest.mark.slow
 def test_a_tiny_budget_is_kept_and_every_step_is_a_row(tmp_path):
     out = tmp_path / "out"
-    proc, rows, seconds = run_script(out, tmp_path / "run-cache", "--budget-min", "0.25", "--only", "linear_ae",
-                                     "--no-compare")
+    proc, rows, seconds = run_script(
+        out, tmp_path / "run-cache", "--budget-min", "0.25", "--only", "linear_ae", "--no-compare"
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     # 15 s of budget; Python's start-up and closing the workers are outside what the script can cut
     assert seconds < 15 + 45
@@ -134,4 +143,5 @@ def test_a_tiny_budget_is_kept_and_every_step_is_a_row(tmp_path):
     from engine import bundle
 
     assert bundle.manifest(out / "bundle.zip") == [] or all(
-        e["experiment"].startswith("linear_ae.") for e in bundle.manifest(out / "bundle.zip"))
+        e["experiment"].startswith("linear_ae.") for e in bundle.manifest(out / "bundle.zip")
+    )

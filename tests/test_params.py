@@ -97,9 +97,15 @@ class _Demo(Validated):
         ({"width": 2.5}, "The 'width' parameter of _Demo must be an int in [1, 4096]. Got 2.5 instead."),
         ({"lr": 0.0}, "The 'lr' parameter of _Demo must be a float in (0, 10]. Got 0.0 instead."),
         ({"lr": float("inf")}, "The 'lr' parameter of _Demo must be a float in (0, 10]. Got inf instead."),
-        ({"optimizer": "Adam"}, "The 'optimizer' parameter of _Demo must be one of 'sgd', 'adam'. Got 'Adam' instead."),
+        (
+            {"optimizer": "Adam"},
+            "The 'optimizer' parameter of _Demo must be one of 'sgd', 'adam'. Got 'Adam' instead.",
+        ),
         ({"noisy": 1}, "The 'noisy' parameter of _Demo must be a bool. Got 1 instead."),
-        ({"optimizer": "adam", "lr": 2.0}, "The 'lr' parameter of _Demo must be a float in (0, 1] with adam. Got 2.0 instead."),
+        (
+            {"optimizer": "adam", "lr": 2.0},
+            "The 'lr' parameter of _Demo must be a float in (0, 1] with adam. Got 2.0 instead.",
+        ),
         (
             {"ladder": (0.5, 0.1)},
             "The 'ladder' parameter of _Demo must be a tuple of 1..any floats in [0, 1], strictly increasing. "
@@ -131,5 +137,7 @@ def test_coercion_and_metadata_feed_widgets_and_cli():
 
 def test_science_arguments_use_the_same_error():
     assert check_arg("fit", "k", np.int64(3), Interval(int, 1, 8)) == 3
-    with pytest.raises(ConfigError, match=r"The 'k' parameter of fit must be an int in \[1, 8\]. Got 9 instead."):
+    with pytest.raises(
+        ConfigError, match=r"The 'k' parameter of fit must be an int in \[1, 8\]. Got 9 instead."
+    ):
         check_arg("fit", "k", 9, Interval(int, 1, 8))

@@ -44,22 +44,29 @@ def test_report_has_every_claim_and_every_linked_file_exists(tmp_path, fresh_cac
     assert md_links and sorted(md_links) == sorted(html_links)
     for link in md_links:
         assert (out / link).is_file(), link
-    assert {p.name for p in summary.figures} == {f"{NAME}.quick.heatmap.png", f"{NAME}.quick.heatmap.svg",
-                                                 f"{NAME}.quick.csv"}
+    assert {p.name for p in summary.figures} == {
+        f"{NAME}.quick.heatmap.png",
+        f"{NAME}.quick.heatmap.svg",
+        f"{NAME}.quick.csv",
+    }
     figs = out / "figures"
     assert (figs / f"{NAME}.quick.heatmap.png").read_bytes().startswith(PNG_MAGIC)
     assert b"<svg" in (figs / f"{NAME}.quick.heatmap.svg").read_bytes()[:500]
     pd.testing.assert_frame_equal(pd.read_csv(figs / f"{NAME}.quick.csv"), frame, check_dtype=False)
     # provenance: the cache key, seeds, device, versions and the commit
     assert frame.attrs["cache_key"] in md and "seed=0" in md and "vl-convert-python" in md
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     assert head and head in md
     # cached only: nothing else was computed, and the report says what is missing
     assert not engine.is_cached("linear_ae.dynamics")
     assert f"{NAME} [paper]: not in the cache" in summary.missing
 
 
-def test_report_computes_missing_quick_results_with_progress_but_never_paper(tmp_path, fresh_cache, monkeypatch):
+def test_report_computes_missing_quick_results_with_progress_but_never_paper(
+    tmp_path, fresh_cache, monkeypatch
+):
     only = {NAME: engine.get_experiment(NAME)}
     monkeypatch.setattr(report, "experiments", lambda: only)
     seen = []
@@ -86,7 +93,16 @@ def test_chart_bytes_png_and_svg():
 
 def test_cli_figure_and_report(tmp_path, fresh_cache, capsys):
     svg, csv = tmp_path / "f.svg", tmp_path / "f.csv"
-    args = ["figure", "linear_ae.dynamics", "--set", "steps=300", "--set", "record_every=50", "--chart", "loss"]
+    args = [
+        "figure",
+        "linear_ae.dynamics",
+        "--set",
+        "steps=300",
+        "--set",
+        "record_every=50",
+        "--chart",
+        "loss",
+    ]
     assert cli.main([*args, "--out", str(svg)]) == 0
     assert b"<svg" in svg.read_bytes()[:500]
     assert cli.main([*args, "--out", str(csv), "--cached-only"]) == 0  # now cached
@@ -110,8 +126,12 @@ def test_report_zip_for_the_app(fresh_cache):
 
 
 def test_projector_fonts_add_missing_sizes_and_keep_the_charts_own():
-    chart = (alt.Chart(pd.DataFrame({"x": [1]})).mark_point().encode(x="x:Q")
-             .configure_axis(labelFontSize=9, grid=False))
+    chart = (
+        alt.Chart(pd.DataFrame({"x": [1]}))
+        .mark_point()
+        .encode(x="x:Q")
+        .configure_axis(labelFontSize=9, grid=False)
+    )
     config = figures.for_projector(chart)["config"]
     assert config["axis"] == {"labelFontSize": 9, "grid": False, "titleFontSize": 17, "titleLimit": 0}
     assert config["legend"]["labelFontSize"] == 15
@@ -131,8 +151,12 @@ def test_report_shows_figures_at_one_size_a_status_per_scale_and_sanity_checks_a
 
 
 def test_exports_use_the_apps_theme_and_a_fixed_size():
-    chart = alt.Chart(pd.DataFrame({"x": [1, 2], "c": ["a long legend label that vega would cut", "b"]})).mark_point(
-    ).encode(x="x:Q", color="c:N").properties(width="container")
+    chart = (
+        alt.Chart(pd.DataFrame({"x": [1, 2], "c": ["a long legend label that vega would cut", "b"]}))
+        .mark_point()
+        .encode(x="x:Q", color="c:N")
+        .properties(width="container")
+    )
     spec = figures.export_spec(chart)
     assert spec["width"] == figures.EXPORT_WIDTH  # no container off screen: a fixed size, not NaN
     assert spec["config"]["legend"]["labelLimit"] == 0  # legends never truncated
@@ -181,10 +205,17 @@ def test_every_chart_exports_with_its_marks_drawn(name):
 
 
 def test_the_mark_checks_see_a_blank_chart():
-    empty = alt.Chart(pd.DataFrame({"x": [1.0, 2.0], "y": [1.0, 2.0]})).mark_line(color="#d62728").encode(
-        x="x:Q", y="y:Q").transform_filter("datum.x > 5")  # axes only: every row filtered out
-    drawn = alt.Chart(pd.DataFrame({"x": [1.0, 2.0], "y": [1.0, 2.0]})).mark_line(color="#d62728").encode(
-        x="x:Q", y="y:Q")
+    empty = (
+        alt.Chart(pd.DataFrame({"x": [1.0, 2.0], "y": [1.0, 2.0]}))
+        .mark_line(color="#d62728")
+        .encode(x="x:Q", y="y:Q")
+        .transform_filter("datum.x > 5")
+    )  # axes only: every row filtered out
+    drawn = (
+        alt.Chart(pd.DataFrame({"x": [1.0, 2.0], "y": [1.0, 2.0]}))
+        .mark_line(color="#d62728")
+        .encode(x="x:Q", y="y:Q")
+    )
     assert data_marks(figures.chart_bytes(empty, "svg").decode()) == 0
     assert coloured_pixels(figures.chart_bytes(empty, "png")) == 0
     assert data_marks(figures.chart_bytes(drawn, "svg").decode()) > 0

@@ -16,7 +16,16 @@ from engine import scaffold
 from engine.core.validation import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
-COPIED = ["app.py", "pages", "ui", "engine", "pyproject.toml", ".streamlit", "tests/conftest.py", "tests/test_params.py"]
+COPIED = [
+    "app.py",
+    "pages",
+    "ui",
+    "engine",
+    "pyproject.toml",
+    ".streamlit",
+    "tests/conftest.py",
+    "tests/test_params.py",
+]
 
 
 def _copy_repo(dest: Path) -> None:
@@ -31,7 +40,9 @@ def _copy_repo(dest: Path) -> None:
 
 def _py(repo: Path, *args: str, cache: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PHENOMENA_CACHE": str(cache), "PYTHONPATH": str(repo)}
-    return subprocess.run([sys.executable, *args], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, *args], cwd=repo, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.slow
@@ -42,7 +53,9 @@ def test_a_scaffolded_phenomenon_appears_everywhere_and_passes_its_tests(tmp_pat
     assert made.returncode == 0, made.stderr
     created = sorted(str(p.relative_to(repo)) for p in repo.rglob("*mean_demo*") if p.is_file())
     created += sorted(str(p.relative_to(repo)) for p in (repo / "engine/phenomena/mean_demo").glob("*.py"))
-    assert {"pages/mean_demo.py", "tests/test_mean_demo.py", "engine/phenomena/mean_demo/science.py"} <= set(created)
+    assert {"pages/mean_demo.py", "tests/test_mean_demo.py", "engine/phenomena/mean_demo/science.py"} <= set(
+        created
+    )
 
     listed = _py(repo, "-m", "engine", "list", cache=tmp_path / "c")
     assert listed.returncode == 0 and "mean_demo.means" in listed.stdout
@@ -58,14 +71,32 @@ def test_a_scaffolded_phenomenon_appears_everywhere_and_passes_its_tests(tmp_pat
     assert seen.returncode == 0, seen.stderr
     assert "'mean_demo'" in seen.stdout and "'mean_demo.rate'" in seen.stdout
 
-    own = _py(repo, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_mean_demo.py", cache=tmp_path / "c")
+    own = _py(
+        repo, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_mean_demo.py", cache=tmp_path / "c"
+    )
     assert own.returncode == 0 and "5 passed" in own.stdout, own.stdout[-3000:]
-    linter = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], cwd=repo, capture_output=True,
-                            text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(repo)})
+    linter = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports")],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
     assert linter.returncode == 0 and "BROKEN" not in linter.stdout, linter.stdout[-3000:]
 
-    generic = _py(repo, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_params.py", "-k", "mean_demo",
-                  cache=tmp_path / "c")
+    generic = _py(
+        repo,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/test_params.py",
+        "-k",
+        "mean_demo",
+        cache=tmp_path / "c",
+    )
     assert generic.returncode == 0 and "3 passed" in generic.stdout, generic.stdout[-3000:]
 
 

@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 import engine
 from engine import cli
 from engine.core import cache
-from engine.present import talk as talks
 from engine.core.registry import PHENOMENA
+from engine.present import talk as talks
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"steps": 300, "record_every": 50}  # a linear_ae.dynamics run of ~0.05 s
@@ -42,38 +42,64 @@ def test_a_good_talk_parses_into_slides():
     assert [s.title for s in talk.slides] == ["Intro", "LAE"]
     assert talk.slides[0].experiment is None and talk.slides[0].bullets == ("one", "two")
     lae = talk.slides[1]
-    assert (lae.experiment, lae.preset, lae.chart, lae.config) == ("linear_ae.dynamics", "quick", "subspace", SMALL)
+    assert (lae.experiment, lae.preset, lae.chart, lae.config) == (
+        "linear_ae.dynamics",
+        "quick",
+        "subspace",
+        SMALL,
+    )
     config = talks.resolved_config(lae)
     assert config == engine.resolve_config("linear_ae.dynamics", SMALL)
     assert talk.slide(0).number == 1 and talk.slide(99).number == 2  # clamped, never an IndexError
 
 
 def test_unknown_experiment_and_out_of_range_field_name_their_slides():
-    text = talk_text(INTRO, 'title = "Ghost"\nexperiment = "linear_ae.ghost"',
-                     'title = "Too small"\nexperiment = "linear_ae.dynamics"\nconfig = { k = 0 }')
+    text = talk_text(
+        INTRO,
+        'title = "Ghost"\nexperiment = "linear_ae.ghost"',
+        'title = "Too small"\nexperiment = "linear_ae.dynamics"\nconfig = { k = 0 }',
+    )
     message = problems_of(text)
     assert "2 problems" in message
     assert "slide 2 ('Ghost'): Unknown experiment 'linear_ae.ghost'" in message
-    assert ("slide 3 ('Too small'): The 'k' parameter of DynamicsConfig must be an int in [1, 784]. "
-            "Got 0 instead.") in message
+    assert (
+        "slide 3 ('Too small'): The 'k' parameter of DynamicsConfig must be an int in [1, 784]. "
+        "Got 0 instead."
+    ) in message
     assert "slide 1" not in message
 
 
-@pytest.mark.parametrize("slide, expected", [
-    ('title = "X"\ncolour = "red"', "slide 2 ('X'): unknown key 'colour'"),
-    ('bullets = ["no title"]', "slide 2: 'title' must be a non-empty string"),
-    ('title = "X"\nbullets = "not a list"', "slide 2 ('X'): 'bullets' must be a list"),
-    ('title = "X"\nchart = "loss"', "slide 2 ('X'): 'chart' needs an 'experiment'"),
-    ('title = "X"\nexperiment = "linear_ae.dynamics"\nchart = "pie"', "unknown chart 'pie' of linear_ae.dynamics"),
-    ('title = "X"\nexperiment = "linear_ae.dynamics"\npreset = "huge"', "unknown preset 'huge'"),
-    ('title = "X"\nexperiment = "linear_ae.dynamics"\nconfig = { width = 3 }', "has no parameter 'width'"),
-    ('title = "X"\nexperiment = "linear_ae.dynamics"\nsliders = ["zz"]', "slider 'zz' is not a field"),
-    ('title = "X"\nexperiment = "linear_ae.dynamics"\nsliders = ["k"]\nslider_values = { k = [2, 0] }',
-     "slider 'k' position 0: The 'k' parameter of DynamicsConfig must be an int"),
-    ('title = "X"\nexperiment = "linear_ae.dynamics"\nsliders = ["seed"]',
-     "slider 'seed' has no positions to choose from"),
-    ('title = "X"\nexperiment = "no_such_paper.thing"', "slide 2 ('X'): Unknown experiment 'no_such_paper.thing'"),
-])
+@pytest.mark.parametrize(
+    "slide, expected",
+    [
+        ('title = "X"\ncolour = "red"', "slide 2 ('X'): unknown key 'colour'"),
+        ('bullets = ["no title"]', "slide 2: 'title' must be a non-empty string"),
+        ('title = "X"\nbullets = "not a list"', "slide 2 ('X'): 'bullets' must be a list"),
+        ('title = "X"\nchart = "loss"', "slide 2 ('X'): 'chart' needs an 'experiment'"),
+        (
+            'title = "X"\nexperiment = "linear_ae.dynamics"\nchart = "pie"',
+            "unknown chart 'pie' of linear_ae.dynamics",
+        ),
+        ('title = "X"\nexperiment = "linear_ae.dynamics"\npreset = "huge"', "unknown preset 'huge'"),
+        (
+            'title = "X"\nexperiment = "linear_ae.dynamics"\nconfig = { width = 3 }',
+            "has no parameter 'width'",
+        ),
+        ('title = "X"\nexperiment = "linear_ae.dynamics"\nsliders = ["zz"]', "slider 'zz' is not a field"),
+        (
+            'title = "X"\nexperiment = "linear_ae.dynamics"\nsliders = ["k"]\nslider_values = { k = [2, 0] }',
+            "slider 'k' position 0: The 'k' parameter of DynamicsConfig must be an int",
+        ),
+        (
+            'title = "X"\nexperiment = "linear_ae.dynamics"\nsliders = ["seed"]',
+            "slider 'seed' has no positions to choose from",
+        ),
+        (
+            'title = "X"\nexperiment = "no_such_paper.thing"',
+            "slide 2 ('X'): Unknown experiment 'no_such_paper.thing'",
+        ),
+    ],
+)
 def test_each_bad_slide_gets_a_clear_message(slide, expected):
     assert expected in problems_of(talk_text(INTRO, slide))
 
@@ -160,7 +186,9 @@ def test_uncached_live_slider_positions_are_warnings_until_precomputed(tmp_path,
     talks.precompute_talk(talk, sliders=False)
     check = talks.preflight(talk, render=False).checks[0]
     assert check.passed and check.missing_sliders == [{"k": 2}, {"k": 3}]
-    assert "2 live slider position(s) are not cached" in "\n".join(talks.preflight(talk, render=False).lines("t"))
+    assert "2 live slider position(s) are not cached" in "\n".join(
+        talks.preflight(talk, render=False).lines("t")
+    )
     talks.precompute_talk(talk)
     assert talks.preflight(talk, render=False).checks[0].missing_sliders == []
 
@@ -208,8 +236,9 @@ def test_cli_talk_check_exit_codes(tmp_path, fresh_cache, capsys):
 def talk_dir(tmp_path, fresh_cache, monkeypatch):
     folder = tmp_path / "talks"
     folder.mkdir()
-    (folder / "example.toml").write_text(talk_text(INTRO, f'{LAE}\nbullets = ["look"]\nsliders = ["k"]\n'
-                                                          'slider_values = { k = [3, 4] }'))
+    (folder / "example.toml").write_text(
+        talk_text(INTRO, f'{LAE}\nbullets = ["look"]\nsliders = ["k"]\nslider_values = {{ k = [3, 4] }}')
+    )
     monkeypatch.setattr(talks, "TALKS_DIR", folder)
     talks.precompute_talk(talks.load_talk(folder / "example.toml"), sliders=False)
     return folder
@@ -248,6 +277,8 @@ def test_player_clamps_a_bad_slide_number_and_computes_a_live_slider_position(ta
 
 
 def test_player_names_the_bad_slide_of_a_broken_talk(talk_dir):
-    (talk_dir / "example.toml").write_text(talk_text(INTRO, 'title = "Broken"\nexperiment = "linear_ae.nope"'))
+    (talk_dir / "example.toml").write_text(
+        talk_text(INTRO, 'title = "Broken"\nexperiment = "linear_ae.nope"')
+    )
     at = player()
     assert at.error and "slide 2 ('Broken')" in at.error[0].value

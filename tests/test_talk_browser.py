@@ -62,7 +62,9 @@ def player(talk, tmp_path_factory):
 
 def settle(page) -> None:
     """Wait until the script run is over (no "Running..." status widget)."""
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=WAIT_MS)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=WAIT_MS
+    )
 
 
 def assert_clean(page, slide) -> None:
@@ -114,8 +116,11 @@ def test_every_slide_fits_the_screen_without_overlaps(player, talk, width, heigh
         assert expected <= set(boxes), (where, found)
         for part, (left, top, right, bottom) in boxes.items():
             assert left >= -0.5 and top >= -0.5 and right <= width + 0.5 and bottom <= height + 0.5, (
-                where, part, boxes[part])
-        for a, b in [(a, b) for i, a in enumerate(boxes) for b in list(boxes)[i + 1:]]:
+                where,
+                part,
+                boxes[part],
+            )
+        for a, b in [(a, b) for i, a in enumerate(boxes) for b in list(boxes)[i + 1 :]]:
             assert overlap(boxes[a], boxes[b]) < 1.0, (where, a, boxes[a], b, boxes[b])
         if "chart" in boxes:  # the chart uses the screen: at least a third of its height
             assert boxes["chart"][3] - boxes["chart"][1] > height / 3, (where, boxes["chart"])

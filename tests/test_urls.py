@@ -26,8 +26,13 @@ MAX_STATES = 8  # per page: the default state and the views its radios and toggl
 def no_runs(monkeypatch):
     """Pages draw their widgets; nothing is computed (a run shows nothing, as after an error)."""
     monkeypatch.setattr(show, "run", lambda *a, **k: None)
-    monkeypatch.setattr(show, "run_on_demand", lambda name, overrides=None, **k:
-                        [None] * len(overrides) if isinstance(overrides, (list, tuple)) else None)
+    monkeypatch.setattr(
+        show,
+        "run_on_demand",
+        lambda name, overrides=None, **k: (
+            [None] * len(overrides) if isinstance(overrides, (list, tuple)) else None
+        ),
+    )
 
 
 def url_widgets(at: AppTest) -> dict[str, object]:
@@ -91,10 +96,18 @@ def test_every_widget_drops_malformed_url_values_with_a_notice(page):
             assert len(notices) < 400 * len(keys)  # short: a 5,000-digit value is not echoed whole
 
 
-@pytest.mark.parametrize(("raw", "like", "expected"), [
-    ("3", 1, 3), ("3.0", 1, 3), ("3e0", 1, 3), ("0.25", 1.0, 0.25), ("true", False, True), ("off", True, False),
-    ("sgd", "adam", "sgd"),
-])
+@pytest.mark.parametrize(
+    ("raw", "like", "expected"),
+    [
+        ("3", 1, 3),
+        ("3.0", 1, 3),
+        ("3e0", 1, 3),
+        ("0.25", 1.0, 0.25),
+        ("true", False, True),
+        ("off", True, False),
+        ("sgd", "adam", "sgd"),
+    ],
+)
 def test_valid_url_text_parses_to_the_widgets_type(raw, like, expected):
     value = w._parse(raw, like)
     assert value == expected and type(value) is type(expected)

@@ -69,9 +69,12 @@ def _offer_shipped_results() -> None:
         cache.is_cached(r["experiment"], r["version"], r["config"]) for r in bundle.manifest(SHIPPED_BUNDLE)
     ):
         return
-    if st.button("Load the shipped paper-scale results", key="home_import_shipped",
-                 help=f"Imports {SHIPPED_BUNDLE.name}: the paper presets a CPU can compute (verified "
-                 "hashes, no pickles). Same as `python -m engine import bundles/paper-cpu.zip`."):
+    if st.button(
+        "Load the shipped paper-scale results",
+        key="home_import_shipped",
+        help=f"Imports {SHIPPED_BUNDLE.name}: the paper presets a CPU can compute (verified "
+        "hashes, no pickles). Same as `python -m engine import bundles/paper-cpu.zip`.",
+    ):
         try:
             st.session_state["home_imported"] = bundle.import_bundle(SHIPPED_BUNDLE)
         except bundle.BundleError as err:
@@ -80,11 +83,19 @@ def _offer_shipped_results() -> None:
         st.rerun()  # the button, the scoreboard and the sidebar's count now see the new results
 
 
-STATUS_STYLE = {claims.REPRODUCED: ":green[**reproduced**]", claims.DIFFERS: ":red[**differs**]",
-                claims.NOT_COMPUTED: ":gray[not computed yet]", claims.FAILED: ":orange[**could not measure**]",
-                claims.NO_SCALE: ":gray[no such scale]"}
-FILTERS = {"reproduced": claims.REPRODUCED, "differs": claims.DIFFERS,
-           "not computed": claims.NOT_COMPUTED, "could not measure": claims.FAILED}
+STATUS_STYLE = {
+    claims.REPRODUCED: ":green[**reproduced**]",
+    claims.DIFFERS: ":red[**differs**]",
+    claims.NOT_COMPUTED: ":gray[not computed yet]",
+    claims.FAILED: ":orange[**could not measure**]",
+    claims.NO_SCALE: ":gray[no such scale]",
+}
+FILTERS = {
+    "reproduced": claims.REPRODUCED,
+    "differs": claims.DIFFERS,
+    "not computed": claims.NOT_COMPUTED,
+    "could not measure": claims.FAILED,
+}
 
 
 def _cell(text: Any) -> str:
@@ -105,8 +116,11 @@ def _claims_markdown(board: pd.DataFrame) -> str:
     out = []
     for experiment, group in board.groupby("experiment", sort=False):
         first = group.iloc[0]
-        setups = " · ".join(f"**{scale}**: {_cell(first[f'setup ({scale})'])}" for scale in claims.SCALES
-                            if first[f"status ({scale})"] != claims.NO_SCALE and first[f"setup ({scale})"])
+        setups = " · ".join(
+            f"**{scale}**: {_cell(first[f'setup ({scale})'])}"
+            for scale in claims.SCALES
+            if first[f"status ({scale})"] != claims.NO_SCALE and first[f"setup ({scale})"]
+        )
         out.append(f"`{experiment}`" + (f" — ours at {setups}" if setups else ""))
         lines = ["| claim | ours, quick scale | ours, paper scale | paper |", "|---|---|---|---|"]
         last_setup = None
@@ -115,7 +129,9 @@ def _claims_markdown(board: pd.DataFrame) -> str:
             if row["note"]:
                 note = row["note"] if len(row["note"]) <= 240 else row["note"][:237] + "..."
                 claim += f"<br><small>note: {_cell(note)}</small>"
-            paper = _cell(row["paper"]) + (f" {_cell(row['unit'])}" if row["unit"] and row["paper"] != "—" else "")
+            paper = _cell(row["paper"]) + (
+                f" {_cell(row['unit'])}" if row["unit"] and row["paper"] != "—" else ""
+            )
             if row["paper setup"] and row["paper setup"] != last_setup:
                 paper += f"<br><small>{_cell(row['paper setup'])}</small>"
                 last_setup = row["paper setup"]
@@ -132,24 +148,38 @@ def claims_scoreboard() -> None:
         "the paper's number with the setup it measured. Paper-scale results are never computed here."
     )
     _offer_shipped_results()
-    if st.button("Compute missing quick-scale results", key="home_fill_claims",
-                 help="Runs every quick-scale experiment a claim needs that is not cached yet "
-                 "(a few minutes on a laptop the first time)."):
+    if st.button(
+        "Compute missing quick-scale results",
+        key="home_fill_claims",
+        help="Runs every quick-scale experiment a claim needs that is not cached yet "
+        "(a few minutes on a laptop the first time).",
+    ):
         _fill_quick_results()
         st.rerun()
     board = _scoreboard(_cache_state())
     counts = {scale: board[f"status ({scale})"].value_counts() for scale in claims.SCALES}
-    st.markdown("  \n".join(
-        f"**{scale} scale**: " + " · ".join(f"{counts[scale].get(s, 0)} {s}" for s in claims.STATUSES)
-        for scale in claims.SCALES))
-    chosen = st.pills("Show claims that are", list(FILTERS), selection_mode="multi", default=list(FILTERS),
-                      key="home_claim_filter", help="A claim is shown when its status at either scale is chosen.")
+    st.markdown(
+        "  \n".join(
+            f"**{scale} scale**: " + " · ".join(f"{counts[scale].get(s, 0)} {s}" for s in claims.STATUSES)
+            for scale in claims.SCALES
+        )
+    )
+    chosen = st.pills(
+        "Show claims that are",
+        list(FILTERS),
+        selection_mode="multi",
+        default=list(FILTERS),
+        key="home_claim_filter",
+        help="A claim is shown when its status at either scale is chosen.",
+    )
     wanted = {FILTERS[c] for c in chosen or ()}
     shown = board[board["status (quick)"].isin(wanted) | board["status (paper)"].isin(wanted)]
     titles = {p.name: p.title for p in PHENOMENA}
     phenomena_rows = shown[shown["kind"] != "sanity"]
-    st.html("<style>.st-key-home_board table, .st-key-home_sanity table {font-size: 0.86rem;}"
-            ".st-key-home_board td, .st-key-home_sanity td {padding: 0.3rem 0.5rem;}</style>")
+    st.html(
+        "<style>.st-key-home_board table, .st-key-home_sanity table {font-size: 0.86rem;}"
+        ".st-key-home_board td, .st-key-home_sanity td {padding: 0.3rem 0.5rem;}</style>"
+    )
     board_box = st.container(key="home_board")
     for name, group in phenomena_rows.groupby("phenomenon", sort=False):
         board_box.markdown(f"##### [{titles.get(name, name)}](/{name})")
@@ -157,20 +187,31 @@ def claims_scoreboard() -> None:
     if phenomena_rows.empty:
         board_box.caption("No claim about a phenomenon has the chosen status.")
     sanity = shown[shown["kind"] == "sanity"]
-    with st.container(key="home_sanity"), st.expander(
-            f"Sanity checks ({len(sanity)}): true unless the code has a bug"):
+    with (
+        st.container(key="home_sanity"),
+        st.expander(f"Sanity checks ({len(sanity)}): true unless the code has a bug"),
+    ):
         if sanity.empty:
             st.caption("None with the chosen status.")
         for name, group in sanity.groupby("phenomenon", sort=False):
             st.markdown(f"##### {titles.get(name, name)}")
             st.markdown(_claims_markdown(group), unsafe_allow_html=True)
     with st.container(horizontal=True):
-        st.download_button("Scoreboard (CSV)", board.to_csv(index=False).encode(), file_name="claims.csv",
-                           mime="text/csv", key="home_claims_csv", on_click="ignore")
+        st.download_button(
+            "Scoreboard (CSV)",
+            board.to_csv(index=False).encode(),
+            file_name="claims.csv",
+            mime="text/csv",
+            key="home_claims_csv",
+            on_click="ignore",
+        )
         st.download_button(
             "Download the reproducibility report (zip: Markdown, HTML, figures)",
-            lambda: report.report_zip(cached_only=True), file_name="phenomena-lab-report.zip",
-            mime="application/zip", key="home_report", on_click="ignore",
+            lambda: report.report_zip(cached_only=True),
+            file_name="phenomena-lab-report.zip",
+            mime="application/zip",
+            key="home_report",
+            on_click="ignore",
             help="Built from the cached results when you click (paper scale where precomputed). "
             "`python -m engine report --out DIR` also computes what is missing at quick scale.",
         )

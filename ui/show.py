@@ -23,7 +23,9 @@ from .sidebar import device, scale
 log = logging.getLogger("phenomena.ui")
 
 
-def run(name: str, overrides: dict[str, Any] | None = None, *, preset: str | None = None) -> pd.DataFrame | None:
+def run(
+    name: str, overrides: dict[str, Any] | None = None, *, preset: str | None = None
+) -> pd.DataFrame | None:
     """Run ``name`` with ``overrides`` on the preset's default config; ``None`` after showing an error.
 
     At paper scale, the cached paper result is shown with a note saying which settings it used
@@ -74,13 +76,18 @@ def paper_note(name: str, overrides: dict[str, Any]) -> None:
     where they differ from the page's controls (which then do not change this chart)."""
     exp = engine.get_experiment(name)
     paper = config_to_dict(engine.resolve_config(name, None, preset="paper"))
-    differs = [f"{k} = {_short(paper[k])} (controls: {_short(v)})" for k, v in overrides.items()
-               if k in paper and paper[k] != (list(v) if isinstance(v, tuple) else v)]
+    differs = [
+        f"{k} = {_short(paper[k])} (controls: {_short(v)})"
+        for k, v in overrides.items()
+        if k in paper and paper[k] != (list(v) if isinstance(v, tuple) else v)
+    ]
     setup = dict(getattr(exp, "setups", {}) or {}).get("paper", "")
     text = f"**Paper scale**: the precomputed paper result of {name}" + (f" ({setup})" if setup else "") + "."
     if differs:
-        text += (" It used " + "; ".join(differs) + ". The controls apply at the quick scale only; "
-                 "choose *quick* in the sidebar to explore.")
+        text += (
+            " It used " + "; ".join(differs) + ". The controls apply at the quick scale only; "
+            "choose *quick* in the sidebar to explore."
+        )
     st.info(text)
 
 
@@ -105,13 +112,21 @@ def figure(chart_obj: Any, stem: str, frame: pd.DataFrame | None = None, *, key:
     with st.container(horizontal=True):
         if frame is not None:
             st.download_button(
-                "Download data (CSV)", lambda: frame.to_csv(index=False).encode(), file_name=f"{stem}.csv",
-                mime="text/csv", key=f"csv-{key}", on_click="ignore",
+                "Download data (CSV)",
+                lambda: frame.to_csv(index=False).encode(),
+                file_name=f"{stem}.csv",
+                mime="text/csv",
+                key=f"csv-{key}",
+                on_click="ignore",
             )
         for fmt in ("png", "svg"):
             st.download_button(
-                f"Chart ({fmt.upper()})", lambda fmt=fmt: figures.chart_bytes(spec, fmt),
-                file_name=f"{stem}.{fmt}", mime=figures.MIME[fmt], key=f"{fmt}-{key}", on_click="ignore",
+                f"Chart ({fmt.upper()})",
+                lambda fmt=fmt: figures.chart_bytes(spec, fmt),
+                file_name=f"{stem}.{fmt}",
+                mime=figures.MIME[fmt],
+                key=f"{fmt}-{key}",
+                on_click="ignore",
             )
 
 
@@ -127,8 +142,11 @@ def estimate_seconds(name: str, overrides: dict[str, Any] | None = None) -> floa
                 return seconds
         except Exception:  # a cost model that cannot read this config: fall back to measurements
             log.exception("estimate of %s failed", name)
-    measured = [float(r.get("meta", {}).get("seconds") or 0) for r in cache.index_records(name)
-                if r.get("version") == exp.version]
+    measured = [
+        float(r.get("meta", {}).get("seconds") or 0)
+        for r in cache.index_records(name)
+        if r.get("version") == exp.version
+    ]
     measured = [s for s in measured if s > 0]
     return statistics.median(measured) if measured else None
 
@@ -144,8 +162,13 @@ def duration(seconds: float | None) -> str:
     return f"about {round(seconds / 60):d} min"
 
 
-def run_on_demand(name: str, overrides: dict[str, Any] | Sequence[dict[str, Any]] | None = None, *,
-                  seconds: str | None = None, key: str | None = None) -> Any:
+def run_on_demand(
+    name: str,
+    overrides: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
+    *,
+    seconds: str | None = None,
+    key: str | None = None,
+) -> Any:
     """Like :func:`run`, but an uncached result waits for a button press (for slow side views).
 
     ``overrides`` may be a list of override dicts: one button then computes them all and a list
@@ -156,7 +179,8 @@ def run_on_demand(name: str, overrides: dict[str, Any] | Sequence[dict[str, Any]
     runs = list(overrides) if many else [overrides]
     try:
         cached = all(engine.is_cached(name, o or None) for o in runs) or (
-            scale() == "paper" and engine.is_cached(name, None, preset="paper"))
+            scale() == "paper" and engine.is_cached(name, None, preset="paper")
+        )
         if not cached:
             total = [estimate_seconds(name, o) for o in runs if not engine.is_cached(name, o or None)]
             known = None if any(t is None for t in total) else sum(total)
@@ -169,10 +193,12 @@ def run_on_demand(name: str, overrides: dict[str, Any] | Sequence[dict[str, Any]
         if when := duration(known):
             details.append(f"{when} on one core")
         label = f"Compute {name}" + (f" ({', '.join(details)})" if details else "")
-        if not slot.button(label, key=key or f"compute-{name}", help="Not in the cache yet; "
-                           f"`python -m engine precompute {name}` fills it ahead of a talk."):
+        if not slot.button(
+            label,
+            key=key or f"compute-{name}",
+            help=f"Not in the cache yet; `python -m engine precompute {name}` fills it ahead of a talk.",
+        ):
             return None
         slot.empty()
     frames = [run(name, o) for o in runs]
     return frames if many else frames[0]
-

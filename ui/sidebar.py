@@ -25,11 +25,18 @@ def draw_sidebar():
     st.html(CHART_CSS)
     with st.sidebar:
         widgets.selectbox(
-            "Device", "lab_device", ["auto", *available_devices()], "auto",
+            "Device",
+            "lab_device",
+            ["auto", *available_devices()],
+            "auto",
             help="auto picks cuda, then mps, then cpu.",
         )
         widgets.radio(
-            "Scale", "lab_scale", SCALES, "quick", horizontal=True,
+            "Scale",
+            "lab_scale",
+            SCALES,
+            "quick",
+            horizontal=True,
             help="quick runs live on a laptop CPU; paper shows the paper's setup when it is cached "
             "(fill it with `python -m engine precompute NAME --preset paper`).",
         )

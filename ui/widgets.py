@@ -65,8 +65,10 @@ def _seed(key: str, default: Any, valid, allowed: str = "") -> None:
         if ok:
             value = parsed
         else:
-            notice(f"Ignored `{key}={_quoted(raw)}` from the URL: not {allowed or 'a valid value'}. "
-                   f"Using the default, {default!r}.")
+            notice(
+                f"Ignored `{key}={_quoted(raw)}` from the URL: not {allowed or 'a valid value'}. "
+                f"Using the default, {default!r}."
+            )
     st.session_state[key] = value
 
 
@@ -104,8 +106,12 @@ def _publish(key: str, value: Any, default: Any) -> None:
 
 def slider(label: str, key: str, min_value, max_value, value, step=None, **kwargs):
     """``st.slider`` over [min_value, max_value] with URL state."""
-    _seed(key, value, lambda v: isinstance(v, type(value)) and min_value <= v <= max_value,
-          _range(type(value), min_value, max_value))
+    _seed(
+        key,
+        value,
+        lambda v: isinstance(v, type(value)) and min_value <= v <= max_value,
+        _range(type(value), min_value, max_value),
+    )
     out = st.slider(label, min_value=min_value, max_value=max_value, step=step, key=key, **kwargs)
     _publish(key, out, value)
     return out
@@ -148,8 +154,12 @@ def toggle(label: str, key: str, value: bool, **kwargs) -> bool:
 
 def number_input(label: str, key: str, min_value, max_value, value, step=None, **kwargs):
     """``st.number_input`` with URL state."""
-    _seed(key, value, lambda v: isinstance(v, type(value)) and min_value <= v <= max_value,
-          _range(type(value), min_value, max_value))
+    _seed(
+        key,
+        value,
+        lambda v: isinstance(v, type(value)) and min_value <= v <= max_value,
+        _range(type(value), min_value, max_value),
+    )
     out = st.number_input(label, min_value=min_value, max_value=max_value, step=step, key=key, **kwargs)
     _publish(key, out, value)
     return out

@@ -75,13 +75,20 @@ def ours(path: Path, repeats: int) -> dict:
         torch.set_num_threads(threads)
         out[threads] = {
             "fc": medians(lambda: ntk_fc(flat, None, DEPTH), repeats),
-            "cntk64": medians(lambda: cntk(small, None, DEPTH, gap=True, fix=False, dtype="float64"), repeats),
-            "cntk32": medians(lambda: cntk(small, None, DEPTH, gap=True, fix=False, dtype="float32"), repeats),
+            "cntk64": medians(
+                lambda: cntk(small, None, DEPTH, gap=True, fix=False, dtype="float64"), repeats
+            ),
+            "cntk32": medians(
+                lambda: cntk(small, None, DEPTH, gap=True, fix=False, dtype="float32"), repeats
+            ),
             "cntk_fix": medians(lambda: cntk(small, None, DEPTH, gap=True), repeats),  # the paper's CNTK-GAP
         }
     torch.set_num_threads(default)
-    np.savez(path.with_name("ours.npz"), fc=ntk_fc(flat, None, DEPTH),
-             cntk=cntk(small, None, DEPTH, gap=True, fix=False, dtype="float64"))
+    np.savez(
+        path.with_name("ours.npz"),
+        fc=ntk_fc(flat, None, DEPTH),
+        cntk=cntk(small, None, DEPTH, gap=True, fix=False, dtype="float64"),
+    )
     return out
 
 
@@ -98,7 +105,7 @@ def theirs(path: Path, repeats: int, x64: bool) -> dict:
     dtype = jnp.float64 if x64 else jnp.float32
     flat = jnp.asarray(images.reshape(len(images), -1), dtype=dtype)
     nhwc = jnp.asarray(images[:N_CNTK].transpose(0, 2, 3, 1), dtype=dtype)  # NT wants NHWC
-    w = 2.0 ** 0.5
+    w = 2.0**0.5
     layers = []
     for _ in range(DEPTH):
         layers += [stax.Dense(512, W_std=w, b_std=None), stax.Relu()]
@@ -109,8 +116,12 @@ def theirs(path: Path, repeats: int, x64: bool) -> dict:
     _, _, cntk_fn = stax.serial(*conv, stax.GlobalAvgPool(), stax.Dense(1, W_std=w, b_std=None))
     fc_jit = jax.jit(lambda x: fc_fn(x, None, "ntk"))
     cntk_jit = jax.jit(lambda x: cntk_fn(x, None, "ntk"))
-    out = {"jax": jax.__version__, "neural_tangents": getattr(nt, "__version__", "?"),
-           "devices": str(jax.devices()), "dtype": "float64" if x64 else "float32"}
+    out = {
+        "jax": jax.__version__,
+        "neural_tangents": getattr(nt, "__version__", "?"),
+        "devices": str(jax.devices()),
+        "dtype": "float64" if x64 else "float32",
+    }
     for key, fn, x in (("fc", fc_jit, flat), ("cntk", cntk_jit, nhwc)):
         start = time.perf_counter()
         first = fn(x).block_until_ready()
@@ -128,7 +139,9 @@ def theirs(path: Path, repeats: int, x64: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nt-python", default="/tmp/nt-venv/bin/python", help="Python with jax + neural-tangents")
+    parser.add_argument(
+        "--nt-python", default="/tmp/nt-venv/bin/python", help="Python with jax + neural-tangents"
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--side", choices=("nt32", "nt64"), help=argparse.SUPPRESS)
     parser.add_argument("--inputs", help=argparse.SUPPRESS)
@@ -143,24 +156,44 @@ def main(argv: list[str] | None = None) -> int:
     mine = ours(inputs, args.repeats)
     nt = {}
     for side in ("nt32", "nt64"):
-        proc = subprocess.run([args.nt_python, __file__, "--side", side, "--inputs", str(inputs),
-                               "--repeats", str(args.repeats)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                args.nt_python,
+                __file__,
+                "--side",
+                side,
+                "--inputs",
+                str(inputs),
+                "--repeats",
+                str(args.repeats),
+            ],
+            capture_output=True,
+            text=True,
+        )
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         nt[side] = json.loads(lines[-1]) if lines else {"error": (proc.stderr or proc.stdout)[-600:]}
-    print(f"Inputs: digits {shapes['images']} (engine.core.data.digits, standardised, train + test); "
-          f"FC on all {shapes['images'][0]} flattened, CNTK-GAP on the first {N_CNTK} images; depth {DEPTH}.")
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
-          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; ours: torch {mine['torch']} "
-          f"(default {mine['threads']} threads), Python {sys.version.split()[0]}.")
+    print(
+        f"Inputs: digits {shapes['images']} (engine.core.data.digits, standardised, train + test); "
+        f"FC on all {shapes['images'][0]} flattened, CNTK-GAP on the first {N_CNTK} images; depth {DEPTH}."
+    )
+    print(
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; ours: torch {mine['torch']} "
+        f"(default {mine['threads']} threads), Python {sys.version.split()[0]}."
+    )
     for side, result in nt.items():
         if "error" in result:
             print(f"neural-tangents ({side}) failed: {result['error']}")
         else:
-            print(f"neural-tangents {result['neural_tangents']}, jax {result['jax']} ({result['dtype']}, "
-                  f"{result['devices']}).")
+            print(
+                f"neural-tangents {result['neural_tangents']}, jax {result['jax']} ({result['dtype']}, "
+                f"{result['devices']})."
+            )
     print()
-    print("| kernel | ours (s) | neural-tangents float32 (s, warm; first call) | neural-tangents float64 (s, warm; "
-          "first call) | rel. distance after scaling |")
+    print(
+        "| kernel | ours (s) | neural-tangents float32 (s, warm; first call) | neural-tangents float64 (s, warm; "
+        "first call) | rel. distance after scaling |"
+    )
     print("| --- | --- | --- | --- | --- |")
 
     def cell(side: str, key: str) -> str:
@@ -168,18 +201,26 @@ def main(argv: list[str] | None = None) -> int:
         return "n/a" if key not in r else f"{r[key]:.3f}; {r[key + '_first']:.2f}"
 
     def diff(key: str) -> str:
-        values = [nt[s].get(key + "_rel_diff") for s in ("nt64", "nt32") if nt[s].get(key + "_rel_diff") is not None]
+        values = [
+            nt[s].get(key + "_rel_diff") for s in ("nt64", "nt32") if nt[s].get(key + "_rel_diff") is not None
+        ]
         return "n/a" if not values else f"{values[0]:.1e}"
 
     def threads(key: str) -> str:
-        return ", ".join(f"{mine[t][key]:.3f} ({t} thread{'s' if t > 1 else ''})"
-                         for t in sorted(k for k in mine if isinstance(k, int)))
+        return ", ".join(
+            f"{mine[t][key]:.3f} ({t} thread{'s' if t > 1 else ''})"
+            for t in sorted(k for k in mine if isinstance(k, int))
+        )
 
-    print(f"| FC NTK, 1797 x 1797, depth {DEPTH} | float64: {threads('fc')} | {cell('nt32', 'fc')} | "
-          f"{cell('nt64', 'fc')} | {diff('fc')} |")
-    print(f"| CNTK-GAP, {N_CNTK} x {N_CNTK} digits, depth {DEPTH} | float64: {threads('cntk64')}; float32: "
-          f"{threads('cntk32')}; paper's fixed first/last layer, float64: {threads('cntk_fix')} | "
-          f"{cell('nt32', 'cntk')} | {cell('nt64', 'cntk')} | {diff('cntk')} |")
+    print(
+        f"| FC NTK, 1797 x 1797, depth {DEPTH} | float64: {threads('fc')} | {cell('nt32', 'fc')} | "
+        f"{cell('nt64', 'fc')} | {diff('fc')} |"
+    )
+    print(
+        f"| CNTK-GAP, {N_CNTK} x {N_CNTK} digits, depth {DEPTH} | float64: {threads('cntk64')}; float32: "
+        f"{threads('cntk32')}; paper's fixed first/last layer, float64: {threads('cntk_fix')} | "
+        f"{cell('nt32', 'cntk')} | {cell('nt64', 'cntk')} | {diff('cntk')} |"
+    )
     return 0
 
 

@@ -52,7 +52,9 @@ ENV_VAR = "PHENOMENA_CACHE"
 BACKEND = "phenomena-parquet"
 ENTRY_FILE = "output.parquet"
 MARKER = ".phenomena-lab"
-_MARKER_TEXT = "Written by Phenomena Lab. `python -m engine clear` deletes only folders that carry this file.\n"
+_MARKER_TEXT = (
+    "Written by Phenomena Lab. `python -m engine clear` deletes only folders that carry this file.\n"
+)
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
 log = logging.getLogger("engine.cache")
@@ -153,8 +155,9 @@ def _own_copy(func):
     With one shared object, only the first experiment's folder would get its func_code.py, and a
     fresh process would take every other folder's entries for stale.
     """
-    copy = types.FunctionType(func.__code__, func.__globals__, func.__name__, func.__defaults__,
-                              func.__closure__)
+    copy = types.FunctionType(
+        func.__code__, func.__globals__, func.__name__, func.__defaults__, func.__closure__
+    )
     copy.__kwdefaults__ = func.__kwdefaults__
     copy.__qualname__ = func.__qualname__
     copy.__module__ = func.__module__
@@ -186,8 +189,11 @@ def load_or_compute(
     if fn.check_call_in_cache(name, version, config):
         entry = _load_checked(fn, name, version, config)
         if entry is None:
-            log.warning("cache entry of %s %s was corrupt or not bound to its key; recomputed and replaced it",
-                        name, _short(config))
+            log.warning(
+                "cache entry of %s %s was corrupt or not bound to its key; recomputed and replaced it",
+                name,
+                _short(config),
+            )
             how = "recomputed (corrupt entry)"
         else:
             how = "hit"
@@ -282,8 +288,12 @@ def index_records(name: str | None = None) -> list[dict[str, Any]]:
         for path in sorted(folder.glob("*.json")):
             try:
                 record = json.loads(path.read_text())
-                ok = (isinstance(record, dict) and record.get("experiment") == folder.parent.name
-                      and type(record.get("version")) is int and isinstance(record.get("config"), dict))
+                ok = (
+                    isinstance(record, dict)
+                    and record.get("experiment") == folder.parent.name
+                    and type(record.get("version")) is int
+                    and isinstance(record.get("config"), dict)
+                )
             except (OSError, ValueError, RecursionError):
                 ok = False
             if ok:
@@ -306,8 +316,11 @@ def _short(value: Any, limit: int = 120) -> str:
 
 # -- clear: only what the lab wrote ----------------------------------------------------------
 
-_LEGACY_LAYOUTS = tuple(f"{prefix}engine/{module}/compute_cached/func_code.py"
-                        for prefix in ("", "joblib/") for module in ("core/cached_call", "cached_call", "cache"))
+_LEGACY_LAYOUTS = tuple(
+    f"{prefix}engine/{module}/compute_cached/func_code.py"
+    for prefix in ("", "joblib/")
+    for module in ("core/cached_call", "cached_call", "cache")
+)
 
 
 def is_lab_folder(folder: Path) -> bool:
@@ -318,7 +331,9 @@ def is_lab_folder(folder: Path) -> bool:
 
 
 def _root_is_lab(root: Path) -> bool:
-    return not root.is_symlink() and ((root / MARKER).is_file() or root.resolve() == (_REPO_ROOT / "cache").resolve())
+    return not root.is_symlink() and (
+        (root / MARKER).is_file() or root.resolve() == (_REPO_ROOT / "cache").resolve()
+    )
 
 
 def clear_report(name: str | None = None) -> tuple[list[str], list[str]]:
@@ -332,8 +347,10 @@ def clear_report(name: str | None = None) -> tuple[list[str], list[str]]:
     if not root.exists():
         return [], []
     if not _root_is_lab(root):
-        raise CacheRefused(f"refusing to clear {str(root)[:80]}: it has no {MARKER} file, so the lab did not "
-                           "create it. Delete it yourself if you are sure.")
+        raise CacheRefused(
+            f"refusing to clear {str(root)[:80]}: it has no {MARKER} file, so the lab did not "
+            "create it. Delete it yourself if you are sure."
+        )
     if name is not None:
         folder = root / check_name(name)
         if not folder.exists():

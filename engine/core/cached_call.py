@@ -7,7 +7,8 @@ keyed by each experiment's explicit version instead.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .compute import compute_entry
 

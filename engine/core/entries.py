@@ -102,15 +102,21 @@ def make_entry(frame: pd.DataFrame, meta: dict[str, Any], key: str | None = None
     try:
         frame = canonical_frame(frame)
     except (pa.ArrowException, ValueError, TypeError) as err:
-        raise TypeError(f"a result frame must be storable as Parquet (string column names, plain "
-                        f"column types); this one is not: {type(err).__name__}: {str(err)[:200]}") from None
+        raise TypeError(
+            f"a result frame must be storable as Parquet (string column names, plain "
+            f"column types); this one is not: {type(err).__name__}: {str(err)[:200]}"
+        ) from None
     return {"frame": frame, "key": key, "digest": bound_digest(key, frame), "meta": clean_meta(dict(meta))}
 
 
 def bind(entry: dict[str, Any], key: str) -> dict[str, Any]:
     """The same entry bound to slot ``key`` (a new dict; the frame is shared)."""
-    return {"frame": entry["frame"], "key": key, "digest": bound_digest(key, entry["frame"]),
-            "meta": dict(entry.get("meta", {}))}
+    return {
+        "frame": entry["frame"],
+        "key": key,
+        "digest": bound_digest(key, entry["frame"]),
+        "meta": dict(entry.get("meta", {})),
+    }
 
 
 def entry_is_valid(entry: Any, key: str | None = None) -> bool:
@@ -129,8 +135,9 @@ def entry_is_valid(entry: Any, key: str | None = None) -> bool:
 
 def entry_to_bytes(entry: dict[str, Any]) -> bytes:
     """One Parquet file: the frame, with key, digest and meta as JSON in the schema metadata."""
-    header = json.dumps({"key": entry.get("key"), "digest": entry["digest"], "meta": entry.get("meta", {})},
-                        allow_nan=False)
+    header = json.dumps(
+        {"key": entry.get("key"), "digest": entry["digest"], "meta": entry.get("meta", {})}, allow_nan=False
+    )
     return frame_to_parquet(entry["frame"], {META_KEY: header.encode()})
 
 
@@ -146,5 +153,9 @@ def entry_from_bytes(data: bytes) -> dict[str, Any]:
     key = header.get("key")
     if key is not None and not isinstance(key, str):
         raise ValueError("malformed cache entry key")
-    return {"frame": table.to_pandas(), "key": key, "digest": header["digest"],
-            "meta": clean_meta(header.get("meta", {}))}
+    return {
+        "frame": table.to_pandas(),
+        "key": key,
+        "digest": header["digest"],
+        "meta": clean_meta(header.get("meta", {})),
+    }

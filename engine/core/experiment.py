@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -52,7 +53,9 @@ class Claim:
     paper_value: float | None = None  # the paper's number, where it has one
     unit: str = ""
     preset: str = "quick"  # the preset whose default config is measured
-    kind: str = "phenomenon"  # "phenomenon" (can fail if the effect is absent) or "sanity" (fails only on a bug)
+    kind: str = (
+        "phenomenon"  # "phenomenon" (can fail if the effect is absent) or "sanity" (fails only on a bug)
+    )
     paper_setup: str = ""  # what the paper's number measured: data set, model, scale ("CIFAR-10, ResNet-110")
 
 

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any, Iterable
+from typing import Any
 
 from .validation import ConfigError, short_repr
 
@@ -86,7 +87,9 @@ class Interval(Constraint):
     def coerce(self, value: Any) -> Any:
         out = _as_int(value) if self.kind is int else _as_float(value)
         low_ok = self.low is None or (out >= self.low if self.closed in ("both", "left") else out > self.low)
-        high_ok = self.high is None or (out <= self.high if self.closed in ("both", "right") else out < self.high)
+        high_ok = self.high is None or (
+            out <= self.high if self.closed in ("both", "right") else out < self.high
+        )
         if not (low_ok and high_ok):
             raise ValueError
         return out
@@ -223,7 +226,9 @@ def describe_fields(config_cls: type) -> list[tuple[str, Any, str]]:
 
 def fail(where: str, name: str, allowed: str, value: Any) -> None:
     """Raise the one message shape: The 'name' parameter of where must be allowed. Got value instead."""
-    raise ConfigError(f"The '{name}' parameter of {where} must be {allowed}. Got {short_repr(value)} instead.")
+    raise ConfigError(
+        f"The '{name}' parameter of {where} must be {allowed}. Got {short_repr(value)} instead."
+    )
 
 
 def check_arg(where: str, name: str, value: Any, constraint: Constraint) -> Any:

@@ -103,7 +103,9 @@ def check_cost(exp: Experiment, config: Any) -> None:
     available = available_memory()
     if available is None or needed <= available:
         return
-    drivers = ", ".join(f"{d}={short_repr(getattr(config, d, '?'), 20)}" for d in cost.drivers) or "its config"
+    drivers = (
+        ", ".join(f"{d}={short_repr(getattr(config, d, '?'), 20)}" for d in cost.drivers) or "its config"
+    )
     raise ConfigError(
         f"{exp.name} with {drivers} needs about {_gib(needed)} of memory, but {_gib(available)} is "
         f"available; lower {' or '.join(cost.drivers) or 'the config sizes'}."
@@ -138,20 +140,29 @@ def run(
     dev = resolve_device(device)
     try:
         if use_cache:
-            entry, how = cache.load_or_compute(name, exp.version, values, device=dev, progress=progress,
-                                               before_compute=lambda: check_cost(exp, cfg))
+            entry, how = cache.load_or_compute(
+                name,
+                exp.version,
+                values,
+                device=dev,
+                progress=progress,
+                before_compute=lambda: check_cost(exp, cfg),
+            )
         else:
             check_cost(exp, cfg)
             entry, how = compute_entry(name, values, device=dev, progress=progress), "computed"
     except MemoryError as err:
-        raise RunError(f"{name} ran out of memory{_driven_by(exp, cfg)}; try smaller values. "
-                       f"({type(err).__name__}: {_cut(str(err), 80)})") from err
+        raise RunError(
+            f"{name} ran out of memory{_driven_by(exp, cfg)}; try smaller values. "
+            f"({type(err).__name__}: {_cut(str(err), 80)})"
+        ) from err
     except RuntimeError as err:
         if isinstance(err, RunError):
             raise
         what = "ran out of memory" if "out of memory" in str(err).lower() else "failed"
-        raise RunError(f"{name} {what}{_driven_by(exp, cfg)}: {type(err).__name__}: "
-                       f"{_cut(str(err), 120)}") from err
+        raise RunError(
+            f"{name} {what}{_driven_by(exp, cfg)}: {type(err).__name__}: {_cut(str(err), 120)}"
+        ) from err
     return _with_provenance(entry, exp, values, how)
 
 
@@ -169,7 +180,11 @@ def _driven_by(exp: Experiment, cfg: Any) -> str:
         drivers = exp.estimate(cfg).drivers
     except Exception:
         return ""
-    return " (" + ", ".join(f"{d}={short_repr(getattr(cfg, d, '?'), 20)}" for d in drivers) + ")" if drivers else ""
+    return (
+        " (" + ", ".join(f"{d}={short_repr(getattr(cfg, d, '?'), 20)}" for d in drivers) + ")"
+        if drivers
+        else ""
+    )
 
 
 def load_cached(name: str, config: Any = None, *, preset: str = "quick") -> pd.DataFrame | None:
@@ -183,7 +198,9 @@ def load_cached(name: str, config: Any = None, *, preset: str = "quick") -> pd.D
     return None if entry is None else _with_provenance(entry, exp, values, "hit")
 
 
-def _with_provenance(entry: dict[str, Any], exp: Experiment, values: dict[str, Any], how: str) -> pd.DataFrame:
+def _with_provenance(
+    entry: dict[str, Any], exp: Experiment, values: dict[str, Any], how: str
+) -> pd.DataFrame:
     """The entry's frame (a copy) with ``attrs``: experiment, version, config, cache, cache_key,
     seconds, device, computed_at (and imported_from, imported_at for an imported entry)."""
     frame = entry["frame"].copy()

@@ -38,6 +38,7 @@ STATUSES = (REPRODUCED, DIFFERS, NOT_COMPUTED, FAILED)
 SCALES = ("quick", "paper")
 KINDS = ("phenomenon", "sanity")
 
+
 def scale_of(preset: str) -> str:
     """``paper`` for presets whose name starts with "paper" (GPU-sized), else ``quick``."""
     return "paper" if preset.startswith("paper") else "quick"
@@ -163,12 +164,22 @@ def evaluate(claim: Claim, source: FrameSource) -> ClaimResult:
             statuses[scale], note = _judge(claim, value)
         if note:
             failures[scale] = f"{preset}: {note}"
-    return ClaimResult(claim, exp.phenomenon, values["quick"], values["paper"], statuses,
-                       "; ".join(failures.values()), tuple(keys), setups, dict(presets))
+    return ClaimResult(
+        claim,
+        exp.phenomenon,
+        values["quick"],
+        values["paper"],
+        statuses,
+        "; ".join(failures.values()),
+        tuple(keys),
+        setups,
+        dict(presets),
+    )
 
 
-def scoreboard(*, compute: bool = False, device: str = "auto",
-               progress: Progress | None = None) -> list[ClaimResult]:
+def scoreboard(
+    *, compute: bool = False, device: str = "auto", progress: Progress | None = None
+) -> list[ClaimResult]:
     """Every claim measured. ``compute=True`` fills missing quick-scale results (never paper);
     ``progress(fraction, message)`` follows the claims and any run in between."""
     claims = all_claims()
@@ -176,6 +187,7 @@ def scoreboard(*, compute: bool = False, device: str = "auto",
     results = []
     for index, claim in enumerate(claims):
         if progress is not None:
+
             def forward(fraction: float, message: str, index=index, claim=claim) -> None:
                 progress((index + fraction) / len(claims), f"{claim.experiment}: {message}")
 
@@ -196,9 +208,26 @@ def format_value(value: float | None) -> str:
     return f"{value:.3g}"
 
 
-COLUMNS = ["phenomenon", "kind", "claim", "id", "experiment", "preset", "unit", "paper", "paper setup",
-           "ours (quick)", "status (quick)", "setup (quick)", "ours (paper)", "status (paper)",
-           "setup (paper)", "status", "page", "note"]
+COLUMNS = [
+    "phenomenon",
+    "kind",
+    "claim",
+    "id",
+    "experiment",
+    "preset",
+    "unit",
+    "paper",
+    "paper setup",
+    "ours (quick)",
+    "status (quick)",
+    "setup (quick)",
+    "ours (paper)",
+    "status (paper)",
+    "setup (paper)",
+    "status",
+    "page",
+    "note",
+]
 
 
 def scoreboard_frame(results: list[ClaimResult]) -> pd.DataFrame:
@@ -208,30 +237,34 @@ def scoreboard_frame(results: list[ClaimResult]) -> pd.DataFrame:
     its own number, whose setup stands beside it."""
     rows: list[dict[str, Any]] = []
     for r in results:
-        rows.append({
-            "phenomenon": r.phenomenon,
-            "kind": r.kind,
-            "claim": r.claim.text,
-            "id": r.claim.id,
-            "experiment": r.claim.experiment,
-            "preset": r.claim.preset,
-            "unit": r.claim.unit,
-            "paper": format_value(r.claim.paper_value),
-            "paper setup": getattr(r.claim, "paper_setup", "") or "",
-            "ours (quick)": format_value(r.quick),
-            "status (quick)": r.statuses["quick"],
-            "setup (quick)": r.setups.get("quick", ""),
-            "ours (paper)": format_value(r.paper),
-            "status (paper)": r.statuses["paper"],
-            "setup (paper)": r.setups.get("paper", ""),
-            "status": r.status,
-            "page": f"/{r.page}",
-            "note": r.note,
-        })
+        rows.append(
+            {
+                "phenomenon": r.phenomenon,
+                "kind": r.kind,
+                "claim": r.claim.text,
+                "id": r.claim.id,
+                "experiment": r.claim.experiment,
+                "preset": r.claim.preset,
+                "unit": r.claim.unit,
+                "paper": format_value(r.claim.paper_value),
+                "paper setup": getattr(r.claim, "paper_setup", "") or "",
+                "ours (quick)": format_value(r.quick),
+                "status (quick)": r.statuses["quick"],
+                "setup (quick)": r.setups.get("quick", ""),
+                "ours (paper)": format_value(r.paper),
+                "status (paper)": r.statuses["paper"],
+                "setup (paper)": r.setups.get("paper", ""),
+                "status": r.status,
+                "page": f"/{r.page}",
+                "note": r.note,
+            }
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def status_counts(results: list[ClaimResult]) -> dict[str, dict[str, int]]:
     """``{scale: {status: count}}`` over every claim (sanity checks included)."""
-    return {scale: {s: sum(r.statuses[scale] == s for r in results) for s in (*STATUSES, NO_SCALE)}
-            for scale in SCALES}
+    return {
+        scale: {s: sum(r.statuses[scale] == s for r in results) for s in (*STATUSES, NO_SCALE)}
+        for scale in SCALES
+    }

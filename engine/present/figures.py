@@ -183,8 +183,10 @@ def export_figure(
         exp.chart(pd.DataFrame(), chart)  # raises the clear message naming the charts
     config = overrides or None
     if cached_only and not is_cached(name, config, preset=preset):
-        raise ConfigError(f"{name} [{preset}] with {overrides or 'the preset defaults'} is not in the "
-                          f"cache; run `python -m engine run {name} --preset {preset}` first.")
+        raise ConfigError(
+            f"{name} [{preset}] with {overrides or 'the preset defaults'} is not in the "
+            f"cache; run `python -m engine run {name} --preset {preset}` first."
+        )
     frame = run(name, config, preset=preset, device=device, progress=progress)
     Path(out).write_bytes(figure_bytes(name, frame, fmt, chart))
     return frame

@@ -40,8 +40,17 @@ from engine.present.claims import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("torch", "numpy", "scipy", "pandas", "scikit-learn", "joblib", "altair",
-            "vl-convert-python", "streamlit")
+PACKAGES = (
+    "torch",
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "joblib",
+    "altair",
+    "vl-convert-python",
+    "streamlit",
+)
 FIGURE_FORMATS = ("png", "svg")
 
 # ----------------------------------------------------------------------------- document blocks
@@ -73,8 +82,7 @@ def render_markdown(blocks: list[Block]) -> str:
             out.append("\n".join(f"- {item}" for item in b.items))
         elif b.kind == "table":
             cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-            lines = ["| " + " | ".join(cell(h) for h in b.header) + " |",
-                     "|" + "---|" * len(b.header)]
+            lines = ["| " + " | ".join(cell(h) for h in b.header) + " |", "|" + "---|" * len(b.header)]
             lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in b.items]
             out.append("\n".join(lines))
         elif b.kind == "figure":
@@ -85,17 +93,21 @@ def render_markdown(blocks: list[Block]) -> str:
     return "\n\n".join(out) + "\n"
 
 
-_CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
-        "line-height:1.45}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-        "padding:4px 8px;text-align:left;vertical-align:top}img{width:100%;max-width:800px;height:auto;display:block}"
-        "code{background:#f4f4f4;padding:0 3px}")
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
+    "line-height:1.45}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
+    "padding:4px 8px;text-align:left;vertical-align:top}img{width:100%;max-width:800px;height:auto;display:block}"
+    "code{background:#f4f4f4;padding:0 3px}"
+)
 
 
 def render_html(blocks: list[Block], title: str) -> str:
     """The report as one HTML page (figures referenced as files next to it)."""
     e = html.escape
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
-           f"<style>{_CSS}</style></head><body>"]
+    out = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
+        f"<style>{_CSS}</style></head><body>"
+    ]
     for b in blocks:
         if b.kind == "h":
             out.append(f"<h{b.level}>{e(b.text)}</h{b.level}>")
@@ -105,13 +117,19 @@ def render_html(blocks: list[Block], title: str) -> str:
             out.append("<ul>" + "".join(f"<li>{e(str(i))}</li>" for i in b.items) + "</ul>")
         elif b.kind == "table":
             head = "".join(f"<th>{e(str(h))}</th>" for h in b.header)
-            rows = "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in row) + "</tr>" for row in b.items)
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in row) + "</tr>" for row in b.items
+            )
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif b.kind == "figure":
             src, alt = b.items
-            out.append(f"<figure><img src='{e(src)}' alt='{e(alt)}'><figcaption>{e(alt)}</figcaption></figure>")
+            out.append(
+                f"<figure><img src='{e(src)}' alt='{e(alt)}'><figcaption>{e(alt)}</figcaption></figure>"
+            )
         elif b.kind == "links":
-            out.append("<p>" + " · ".join(f"<a href='{e(href)}'>{e(label)}</a>" for label, href in b.items) + "</p>")
+            out.append(
+                "<p>" + " · ".join(f"<a href='{e(href)}'>{e(label)}</a>" for label, href in b.items) + "</p>"
+            )
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
@@ -122,10 +140,12 @@ def render_html(blocks: list[Block], title: str) -> str:
 def git_commit() -> str:
     """The repository's HEAD commit, with "+ uncommitted changes" when the tree is dirty."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
-                               text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown (git not available)"
     if not head:
@@ -180,8 +200,9 @@ def _setup_table(exp: Experiment) -> Block:
     return Block("table", header=("field", "quick", "paper"), items=tuple(rows))
 
 
-def _figure_blocks(exp: Experiment, preset: str, frame: pd.DataFrame, folder: Path,
-                   written: list[Path]) -> list[Block]:
+def _figure_blocks(
+    exp: Experiment, preset: str, frame: pd.DataFrame, folder: Path, written: list[Path]
+) -> list[Block]:
     """Write one frame's charts (PNG, SVG) and data (CSV) to ``folder``; blocks that show them."""
     from engine.present.figures import figure_bytes
 
@@ -198,13 +219,18 @@ def _figure_blocks(exp: Experiment, preset: str, frame: pd.DataFrame, folder: Pa
                 paths[fmt].write_bytes(figure_bytes(exp.name, frame, fmt, chart))
                 written.append(paths[fmt])
         except Exception as err:  # one broken chart never loses the rest of the report
-            blocks.append(Block("p", f"Chart {chart!r} of {exp.name} [{preset}] failed to render: "
-                                     f"{type(err).__name__}: {err}"))
+            blocks.append(
+                Block(
+                    "p",
+                    f"Chart {chart!r} of {exp.name} [{preset}] failed to render: {type(err).__name__}: {err}",
+                )
+            )
             continue
         rel = lambda p: f"{folder.name}/{p.name}"  # noqa: E731
         blocks.append(Block("figure", items=(rel(paths["png"]), f"{exp.title} — {chart} [{preset}]")))
-        blocks.append(Block("links", items=(("PNG", rel(paths["png"])), ("SVG", rel(paths["svg"])),
-                                            ("CSV", rel(csv)))))
+        blocks.append(
+            Block("links", items=(("PNG", rel(paths["png"])), ("SVG", rel(paths["svg"])), ("CSV", rel(csv))))
+        )
     return blocks
 
 
@@ -221,11 +247,25 @@ def _claims_table(results: list[ClaimResult], with_phenomenon: bool = False) -> 
     """Ours and the status at each scale (each judged on its own number, its setup beside it),
     the paper's number with the setup it measured."""
     header = (("phenomenon",) if with_phenomenon else ()) + (
-        "claim", "unit", "paper", "paper setup", "ours, quick scale", "ours, paper scale", "note")
+        "claim",
+        "unit",
+        "paper",
+        "paper setup",
+        "ours, quick scale",
+        "ours, paper scale",
+        "note",
+    )
     rows = []
     for r in results:
-        row = (r.claim.text, r.claim.unit, format_value(r.claim.paper_value),
-               getattr(r.claim, "paper_setup", "") or "—", _ours(r, "quick"), _ours(r, "paper"), r.note)
+        row = (
+            r.claim.text,
+            r.claim.unit,
+            format_value(r.claim.paper_value),
+            getattr(r.claim, "paper_setup", "") or "—",
+            _ours(r, "quick"),
+            _ours(r, "paper"),
+            r.note,
+        )
         rows.append(((r.phenomenon,) if with_phenomenon else ()) + row)
     return Block("table", header=header, items=tuple(rows))
 
@@ -236,8 +276,10 @@ def _claim_sections(results: list[ClaimResult], with_phenomenon: bool = False, l
     sanity = [r for r in results if r.kind == "sanity"]
     blocks = [_claims_table(phenomena, with_phenomenon)] if phenomena else [Block("p", "No claims declared.")]
     if sanity:
-        blocks += [Block("h", "Sanity checks (fail only on a bug)", level + 1),
-                   _claims_table(sanity, with_phenomenon)]
+        blocks += [
+            Block("h", "Sanity checks (fail only on a bug)", level + 1),
+            _claims_table(sanity, with_phenomenon),
+        ]
     return blocks
 
 
@@ -245,26 +287,65 @@ def _provenance_table(frames: dict[tuple[str, str], pd.DataFrame]) -> Block:
     rows = []
     for (name, preset), frame in frames.items():
         a = frame.attrs
-        rows.append((name, preset, a.get("cache_key", ""), a.get("version", ""),
-                     seeds_of(a.get("config", {})), a.get("device", ""), a.get("seconds", ""),
-                     a.get("computed_at", "")))
-    return Block("table", header=("experiment", "preset", "cache key", "version", "seeds", "device",
-                                  "compute seconds", "computed at"), items=tuple(rows))
+        rows.append(
+            (
+                name,
+                preset,
+                a.get("cache_key", ""),
+                a.get("version", ""),
+                seeds_of(a.get("config", {})),
+                a.get("device", ""),
+                a.get("seconds", ""),
+                a.get("computed_at", ""),
+            )
+        )
+    return Block(
+        "table",
+        header=(
+            "experiment",
+            "preset",
+            "cache key",
+            "version",
+            "seeds",
+            "device",
+            "compute seconds",
+            "computed at",
+        ),
+        items=tuple(rows),
+    )
 
 
-def _phenomenon_blocks(p, exps: list[Experiment], source: FrameSource, folder: Path,
-                       written: list[Path], results: list[ClaimResult], missing: list[str]) -> list[Block]:
+def _phenomenon_blocks(
+    p,
+    exps: list[Experiment],
+    source: FrameSource,
+    folder: Path,
+    written: list[Path],
+    results: list[ClaimResult],
+    missing: list[str],
+) -> list[Block]:
     blocks = [Block("h", p.title, 2), Block("p", p.paper), Block("p", p.summary)]
     claims = [r for r in results if r.phenomenon == p.name]
-    blocks += [Block("h", "Claims", 3),
-               Block("ul", items=tuple(f"{r.claim.text} ({r.claim.experiment}): quick scale "
-                                       f"{r.statuses['quick']}, paper scale {r.statuses['paper']}"
-                                       + (" [sanity check]" if r.kind == "sanity" else "")
-                                       for r in claims) or ("No claims declared.",))]
+    blocks += [
+        Block("h", "Claims", 3),
+        Block(
+            "ul",
+            items=tuple(
+                f"{r.claim.text} ({r.claim.experiment}): quick scale "
+                f"{r.statuses['quick']}, paper scale {r.statuses['paper']}"
+                + (" [sanity check]" if r.kind == "sanity" else "")
+                for r in claims
+            )
+            or ("No claims declared.",),
+        ),
+    ]
     blocks.append(Block("h", "Setup", 3))
     for exp in exps:
-        blocks += [Block("h", f"{exp.title} ({exp.name}, version {exp.version})", 4),
-                   Block("p", exp.description or "—"), _setup_table(exp)]
+        blocks += [
+            Block("h", f"{exp.title} ({exp.name}, version {exp.version})", 4),
+            Block("p", exp.description or "—"),
+            _setup_table(exp),
+        ]
     blocks.append(Block("h", "Figures", 3))
     frames = {}
     for exp in exps:
@@ -278,11 +359,20 @@ def _phenomenon_blocks(p, exps: list[Experiment], source: FrameSource, folder: P
             blocks += _figure_blocks(exp, preset, frame, folder, written)
     absent = [m for m in missing if m.split(" ", 1)[0] in {e.name for e in exps}]
     if absent:
-        blocks += [Block("p", "Not shown (paper scale is read from the cache only; fill it with "
-                              "`python -m engine precompute NAME --preset paper`):"),
-                   Block("ul", items=tuple(absent))]
-    blocks += [Block("h", "Paper vs ours", 3), *_claim_sections(claims),
-               Block("h", "Provenance", 3), _provenance_table(frames)]
+        blocks += [
+            Block(
+                "p",
+                "Not shown (paper scale is read from the cache only; fill it with "
+                "`python -m engine precompute NAME --preset paper`):",
+            ),
+            Block("ul", items=tuple(absent)),
+        ]
+    blocks += [
+        Block("h", "Paper vs ours", 3),
+        *_claim_sections(claims),
+        Block("h", "Provenance", 3),
+        _provenance_table(frames),
+    ]
     return blocks
 
 
@@ -294,8 +384,9 @@ def _stage(progress: Progress | None, low: float, high: float, label: str) -> Pr
     return lambda fraction, message: progress(low + (high - low) * fraction, f"{label}: {message}")
 
 
-def build_report(out: str | Path, *, cached_only: bool = False, device: str = "auto",
-                 progress: Progress | None = None) -> ReportSummary:
+def build_report(
+    out: str | Path, *, cached_only: bool = False, device: str = "auto", progress: Progress | None = None
+) -> ReportSummary:
     """Write ``report.md``, ``report.html`` and ``figures/`` into ``out``; return what was written.
 
     ``progress(fraction, message)`` follows the experiments (and any quick run computed on the way).
@@ -318,8 +409,12 @@ def build_report(out: str | Path, *, cached_only: bool = False, device: str = "a
     written: list[Path] = []
     missing: list[str] = []
     for index, p in enumerate(PHENOMENA):
-        source.progress = _stage(progress, 0.5 + 0.5 * index / len(PHENOMENA),
-                                 0.5 + 0.5 * (index + 1) / len(PHENOMENA), f"{p.name} figures")
+        source.progress = _stage(
+            progress,
+            0.5 + 0.5 * index / len(PHENOMENA),
+            0.5 + 0.5 * (index + 1) / len(PHENOMENA),
+            f"{p.name} figures",
+        )
         if p.name not in built:
             blocks += [Block("h", p.title, 2), Block("p", f"{p.paper}. Not built yet.")]
             continue
@@ -328,19 +423,36 @@ def build_report(out: str | Path, *, cached_only: bool = False, device: str = "a
     title = "Phenomena Lab: reproducibility report"
     head = [
         Block("h", title, 1),
-        Block("p", f"Generated {time.strftime('%Y-%m-%d %H:%M')} from the cache at {cache.cache_dir()}. "
-                   "Quick-scale results: " + ("as cached (--cached-only)" if cached_only else
-                                              "as cached, missing ones computed for this report")
-                   + ". Paper-scale results: as cached (never computed by the report)."),
+        Block(
+            "p",
+            f"Generated {time.strftime('%Y-%m-%d %H:%M')} from the cache at {cache.cache_dir()}. "
+            "Quick-scale results: "
+            + (
+                "as cached (--cached-only)"
+                if cached_only
+                else "as cached, missing ones computed for this report"
+            )
+            + ". Paper-scale results: as cached (never computed by the report).",
+        ),
         Block("h", "Claims scoreboard", 2),
-        Block("p", "Each scale is judged on its own measurement; the setup of every number is in "
-                   "brackets. Statuses: " + ", ".join(STATUSES) + "."),
+        Block(
+            "p",
+            "Each scale is judged on its own measurement; the setup of every number is in "
+            "brackets. Statuses: " + ", ".join(STATUSES) + ".",
+        ),
         *_claim_sections(results, with_phenomenon=True, level=2),
         Block("h", "Environment", 2),
-        Block("table", header=("what", "value"), items=(
-            ("git commit", git_commit()), ("platform", platform.platform()),
-            ("host", platform.node()), ("devices on this machine", ", ".join(available_devices())),
-            *package_versions())),
+        Block(
+            "table",
+            header=("what", "value"),
+            items=(
+                ("git commit", git_commit()),
+                ("platform", platform.platform()),
+                ("host", platform.node()),
+                ("devices on this machine", ", ".join(available_devices())),
+                *package_versions(),
+            ),
+        ),
     ]
     blocks = head + blocks
     markdown, page = out / "report.md", out / "report.html"

@@ -41,8 +41,17 @@ from engine.core.runner import get_experiment, is_cached, load_cached, resolve_c
 from engine.core.validation import ConfigError
 
 TALKS_DIR = Path(__file__).resolve().parents[2] / "talks"
-SLIDE_KEYS = ("title", "bullets", "experiment", "preset", "config", "chart", "sliders",
-              "slider_values", "notes")
+SLIDE_KEYS = (
+    "title",
+    "bullets",
+    "experiment",
+    "preset",
+    "config",
+    "chart",
+    "sliders",
+    "slider_values",
+    "notes",
+)
 TALK_KEYS = ("title", "author", "date", "slides")
 MAX_BULLETS = 6
 MAX_SLIDER_POSITIONS = 200  # per slide: the product of every slider's positions
@@ -137,8 +146,14 @@ def parse_talk(text: str, source: str = "<talk>") -> Talk:
     problems += registry_problems
     if problems:
         raise TalkError(_problem_text(source, problems))
-    return Talk(title=_text(data.get("title", "")), author=_text(data.get("author", "")),
-                date=_text(data.get("date", "")), slides=tuple(slides), path=source, pending=pending)
+    return Talk(
+        title=_text(data.get("title", "")),
+        author=_text(data.get("author", "")),
+        date=_text(data.get("date", "")),
+        slides=tuple(slides),
+        path=source,
+        pending=pending,
+    )
 
 
 def _text(value: Any) -> str:
@@ -163,15 +178,25 @@ def _parse_slide(number: int, raw: dict[str, Any]) -> tuple[Slide, list[str]]:
     if not isinstance(title, str) or not title.strip():
         problems.append(f"{label}: 'title' must be a non-empty string")
     expectations = {
-        "bullets": (lambda v: isinstance(v, list) and len(v) <= MAX_BULLETS and all(isinstance(b, str) for b in v),
-                    f"a list of at most {MAX_BULLETS} strings"),
-        "experiment": (lambda v: isinstance(v, str) and "." in v, "an experiment name like 'linear_ae.dynamics'"),
+        "bullets": (
+            lambda v: isinstance(v, list) and len(v) <= MAX_BULLETS and all(isinstance(b, str) for b in v),
+            f"a list of at most {MAX_BULLETS} strings",
+        ),
+        "experiment": (
+            lambda v: isinstance(v, str) and "." in v,
+            "an experiment name like 'linear_ae.dynamics'",
+        ),
         "preset": (lambda v: isinstance(v, str), "a preset name such as 'quick'"),
         "config": (lambda v: isinstance(v, dict), "a table of config fields, e.g. { k = 4 }"),
         "chart": (lambda v: isinstance(v, str), "a chart name"),
-        "sliders": (lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v), "a list of config field names"),
-        "slider_values": (lambda v: isinstance(v, dict) and all(isinstance(x, list) and x for x in v.values()),
-                          "a table of non-empty lists, e.g. { k = [2, 4] }"),
+        "sliders": (
+            lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v),
+            "a list of config field names",
+        ),
+        "slider_values": (
+            lambda v: isinstance(v, dict) and all(isinstance(x, list) and x for x in v.values()),
+            "a table of non-empty lists, e.g. { k = [2, 4] }",
+        ),
         "notes": (lambda v: isinstance(v, str), "a string"),
     }
     for key, (ok, allowed) in expectations.items():
@@ -242,7 +267,9 @@ def slide_problems(slide: Slide) -> list[str]:
     fields = list(config_to_dict(base))
     for name in list(slide.sliders) + [k for k in slide.slider_values if k not in slide.sliders]:
         if name not in fields:
-            problems.append(f"slider {name!r} is not a field of {exp.config_cls.__name__}; allowed: {', '.join(fields)}")
+            problems.append(
+                f"slider {name!r} is not a field of {exp.config_cls.__name__}; allowed: {', '.join(fields)}"
+            )
         elif name not in slide.sliders:
             problems.append(f"slider_values names {name!r}, which is not in 'sliders'")
     if problems:
@@ -261,8 +288,10 @@ def slide_problems(slide: Slide) -> list[str]:
     for values in options.values():
         count *= len(values)
     if count > MAX_SLIDER_POSITIONS:
-        problems.append(f"the sliders have {count} combined positions; at most {MAX_SLIDER_POSITIONS} "
-                        "can be precomputed for a talk: give fewer slider_values")
+        problems.append(
+            f"the sliders have {count} combined positions; at most {MAX_SLIDER_POSITIONS} "
+            "can be precomputed for a talk: give fewer slider_values"
+        )
     return problems
 
 
@@ -356,8 +385,7 @@ class SlideCheck:
             return "text slide, ok"
         what = f"{self.slide.experiment} [{self.slide.preset}]"
         if self.status == "ok":
-            return (f"{what}: cached, shows in {self.seconds:.2f} s "
-                    f"(SVG render {self.render_seconds:.2f} s)")
+            return f"{what}: cached, shows in {self.seconds:.2f} s (SVG render {self.render_seconds:.2f} s)"
         return f"{what}: {self.status.upper()}: {self.message}"
 
 
@@ -386,8 +414,10 @@ class Preflight:
             out.append(f"slowest slide: {slowest.slide.label}, {slowest.seconds:.2f} s")
         sliders = sum(len(c.missing_sliders) for c in self.checks)
         if sliders:
-            out.append(f"warning: {sliders} live slider position(s) are not cached and would compute live "
-                       f"when chosen; fill them with `python -m engine talk precompute {talk_file}`")
+            out.append(
+                f"warning: {sliders} live slider position(s) are not cached and would compute live "
+                f"when chosen; fill them with `python -m engine talk precompute {talk_file}`"
+            )
         failing = [c for c in self.checks if not c.passed]
         if failing:
             out.append(f"FAILED: {len(failing)} slide(s) would not show from the cache on stage.")
@@ -398,8 +428,9 @@ class Preflight:
                     out.append(f"  {c.slide.label}: {c.message}")
             commands = self.commands()
             if commands:
-                out.append(f"Fill the cache with `python -m engine talk precompute {talk_file}`, "
-                           "or slide by slide:")
+                out.append(
+                    f"Fill the cache with `python -m engine talk precompute {talk_file}`, or slide by slide:"
+                )
                 out += [f"  {cmd}" for cmd in commands]
         else:
             out.append("ok: every slide shows from the cache.")
@@ -512,8 +543,14 @@ def precompute_talk(
     failures = []
     for (name, preset), configs in groups.items():
         progress = (lambda done, total, name=name: on_result(name, done, total)) if on_result else None
-        summary = precompute(name, preset, jobs=jobs, backend="sequential" if jobs == 1 else "loky",
-                             device=device, on_result=progress, configs=configs)
+        summary = precompute(
+            name,
+            preset,
+            jobs=jobs,
+            backend="sequential" if jobs == 1 else "loky",
+            device=device,
+            on_result=progress,
+            configs=configs,
+        )
         failures += [f"{name} {config}: {error}" for config, error in summary.failures]
     return failures
-

@@ -45,8 +45,11 @@ def uc_bound(n: int, radius: float, moments: ClassMoments) -> float:
     check_arg("uc_bound", "n", n, Interval(int, 1, None))
     check_arg("uc_bound", "radius", radius, Interval(float, 0.0, None))
     rank = moments.trace / moments.op_norm
-    return (moments.sd_y2 / math.sqrt(n) + 2 * radius * math.sqrt(moments.mean_y2_x2 / n)
-            + radius ** 2 * moments.op_norm * (math.sqrt(rank / n) + rank / n))
+    return (
+        moments.sd_y2 / math.sqrt(n)
+        + 2 * radius * math.sqrt(moments.mean_y2_x2 / n)
+        + radius**2 * moments.op_norm * (math.sqrt(rank / n) + rank / n)
+    )
 
 
 def hoeffding(m: int, delta: float) -> float:
@@ -68,8 +71,15 @@ def laurent_massart(trace: float, trace_sq: float, op_norm: float, t: float) -> 
     return trace + 2 * math.sqrt(max(trace_sq, 0.0) * t) + 2 * op_norm * t
 
 
-def coupling_tail_bound(offset: float, linear_norm: float, trace: float, trace_sq: float, op_norm: float,
-                        sigma: float, delta: float) -> float:
+def coupling_tail_bound(
+    offset: float,
+    linear_norm: float,
+    trace: float,
+    trace_sq: float,
+    op_norm: float,
+    sigma: float,
+    delta: float,
+) -> float:
     """A bound on |c0 + 2 b . eps + eps^T A eps| that holds with probability >= 1 - delta, eps ~ N(0, sigma^2 I_n).
 
     offset = c0, linear_norm = |b|_2, (trace, trace_sq, op_norm) = (tr A, tr A^2, |A|_op) of a PSD A (upper
@@ -80,7 +90,7 @@ def coupling_tail_bound(offset: float, linear_norm: float, trace: float, trace_s
     check_arg("coupling_tail_bound", "sigma", sigma, Interval(float, 0.0, None))
     z = float(ndtri(1.0 - delta / 4))
     t = math.log(2.0 / delta)
-    return abs(offset) + 2 * sigma * linear_norm * z + sigma ** 2 * laurent_massart(trace, trace_sq, op_norm, t)
+    return abs(offset) + 2 * sigma * linear_norm * z + sigma**2 * laurent_massart(trace, trace_sq, op_norm, t)
 
 
 @dataclass(frozen=True)
@@ -103,8 +113,11 @@ class DiagPlusLowRank:
         """tr of the square = |d|^2 + 2 tr(S Y^T diag(d) Y) + tr((S Y^T Y)^2). O(n r^2)."""
         G = self.Y.T @ self.Y
         SG = self.S @ G
-        return float(self.d @ self.d + 2 * np.trace(self.S @ (self.Y.T @ (self.d[:, None] * self.Y)))
-                     + np.trace(SG @ SG))
+        return float(
+            self.d @ self.d
+            + 2 * np.trace(self.S @ (self.Y.T @ (self.d[:, None] * self.Y)))
+            + np.trace(SG @ SG)
+        )
 
     def op_norm_upper(self) -> float:
         """Weyl's upper bound max|d| + |Y S Y^T|_op (>= the exact operator norm); the nonzero eigenvalues of
@@ -210,8 +223,14 @@ def _secular(Q: Arrowhead, mu: float, g_head: np.ndarray, g_tail: np.ndarray):
     return (head, tail), math.sqrt(float(head @ head + tail @ tail)), float(head @ w_head + tail @ w_tail)
 
 
-def trust_region_min(Q: Arrowhead, g_head: np.ndarray, g_tail: np.ndarray, radius: float,
-                     iterations: int = 100, min_eigenvalue: float | None = None) -> TrustRegion:
+def trust_region_min(
+    Q: Arrowhead,
+    g_head: np.ndarray,
+    g_tail: np.ndarray,
+    radius: float,
+    iterations: int = 100,
+    min_eigenvalue: float | None = None,
+) -> TrustRegion:
     """The minimum of theta^T Q theta - 2 g . theta over the ball |theta|_2 <= radius, exactly.
 
     Strong duality (S-lemma): min = max over mu >= max(0, -lambda_min) of psi(mu) = -g.(Q + mu I)^-1 g
@@ -233,7 +252,7 @@ def trust_region_min(Q: Arrowhead, g_head: np.ndarray, g_tail: np.ndarray, radiu
     if norm > radius:  # else: interior optimum (mu = 0) or the hard case (mu = -lambda_min)
         lo, hi = start, mu_lo + g_norm / max(radius, 1e-300) + tiny
         for _ in range(iterations):
-            step = (1.0 / norm - 1.0 / radius) * norm ** 3 / slope if slope > 0 else math.nan
+            step = (1.0 / norm - 1.0 / radius) * norm**3 / slope if slope > 0 else math.nan
             mu_new = mu - step
             if not lo < mu_new < hi:
                 mu_new = 0.5 * (lo + hi)
@@ -245,17 +264,18 @@ def trust_region_min(Q: Arrowhead, g_head: np.ndarray, g_tail: np.ndarray, radiu
                 hi = mu
             if abs(norm - radius) <= 1e-14 * radius or hi - lo <= 1e-15 * hi:
                 break
-    lower = -float(g_head @ th[0] + g_tail @ th[1]) - mu * radius ** 2
+    lower = -float(g_head @ th[0] + g_tail @ th[1]) - mu * radius**2
     scale = min(1.0, radius / norm) if norm > 0 else 1.0
     head, tail = th[0] * scale, th[1] * scale
     upper = Q.quad(head, tail) - 2 * float(g_head @ head + g_tail @ tail)
     if Q.extra is not None and Q.extra < 0:  # spend the rest of the radius on the complement
-        upper += Q.extra * max(radius ** 2 - (scale * norm) ** 2, 0.0)
+        upper += Q.extra * max(radius**2 - (scale * norm) ** 2, 0.0)
     return TrustRegion(lower=lower, upper=upper)
 
 
-def uniform_deviation(const: float, Q: Arrowhead, g_head: np.ndarray, g_tail: np.ndarray,
-                      radius: float) -> tuple[float, float]:
+def uniform_deviation(
+    const: float, Q: Arrowhead, g_head: np.ndarray, g_tail: np.ndarray, radius: float
+) -> tuple[float, float]:
     """sup over |theta| <= B of |const - 2 g . theta + theta^T Q theta|, as a certified (lower, upper) pair.
 
     The max side is -min of the negated problem; the sup of |f| is the larger of max f and -min f.
@@ -263,14 +283,21 @@ def uniform_deviation(const: float, Q: Arrowhead, g_head: np.ndarray, g_tail: np
     return uniform_deviations(const, Q, g_head, g_tail, (radius,))[0]
 
 
-def uniform_deviations(const: float, Q: Arrowhead, g_head: np.ndarray, g_tail: np.ndarray,
-                       radii) -> list[tuple[float, float]]:
+def uniform_deviations(
+    const: float, Q: Arrowhead, g_head: np.ndarray, g_tail: np.ndarray, radii
+) -> list[tuple[float, float]]:
     """:func:`uniform_deviation` for several radii, sharing the two extreme eigenvalues of Q."""
     low_eig, high_eig = Q.min_eigenvalue(), (-Q).min_eigenvalue()
     pairs = []
     for radius in radii:
         low_side = trust_region_min(Q, g_head, g_tail, radius, min_eigenvalue=low_eig)  # min f - const
-        high_side = trust_region_min(-Q, -g_head, -g_tail, radius, min_eigenvalue=high_eig)  # -(max f - const)
-        pairs.append((max(const - high_side.upper, -(const + low_side.upper)),
-                      max(const - high_side.lower, -(const + low_side.lower))))
+        high_side = trust_region_min(
+            -Q, -g_head, -g_tail, radius, min_eigenvalue=high_eig
+        )  # -(max f - const)
+        pairs.append(
+            (
+                max(const - high_side.upper, -(const + low_side.upper)),
+                max(const - high_side.lower, -(const + low_side.lower)),
+            )
+        )
     return pairs

@@ -25,8 +25,14 @@ def _memoized(build):
 
     @wraps(build)
     def wrapper(frame: pd.DataFrame, *args, **kwargs):
-        key = (build.__name__, args, tuple(sorted(kwargs.items())), frame.shape, tuple(frame.columns),
-               int(pd.util.hash_pandas_object(frame, index=True).sum()))
+        key = (
+            build.__name__,
+            args,
+            tuple(sorted(kwargs.items())),
+            frame.shape,
+            tuple(frame.columns),
+            int(pd.util.hash_pandas_object(frame, index=True).sum()),
+        )
         if key in _BUILT:
             _BUILT.move_to_end(key)
             return _BUILT[key]
@@ -36,6 +42,7 @@ def _memoized(build):
         return chart
 
     return wrapper
+
 
 LINEAR_QUANTITIES = {  # column -> legend label, in legend order
     "train_error": "training error of ĥ (0, drawn at 1e-3)",
@@ -67,16 +74,33 @@ NK_QUANTITIES = {
     "coupling_bound": "χ² bound on |R(ĥ) − R(h̃)| (δ/2, from m and D only)",
     "surrogate_bound": "surrogate bound = R̂_S(h̃) + Hoeffding + coupling bound (95 %)",
 }
-RF_QUANTITIES = {k: LINEAR_QUANTITIES[k] for k in
-                 ("train_error", "test_risk", "surrogate_risk", "surrogate_uc", "coupling_bound", "surrogate_bound")}
+RF_QUANTITIES = {
+    k: LINEAR_QUANTITIES[k]
+    for k in (
+        "train_error",
+        "test_risk",
+        "surrogate_risk",
+        "surrogate_uc",
+        "coupling_bound",
+        "surrogate_bound",
+    )
+}
 RF_QUANTITIES["test_risk"] = "R(ĥ): test risk of the fit"
 RF_QUANTITIES["ball_bound"] = "UC bound over the smallest ball ∋ ĥ"
-RIDGE_QUANTITIES = {**{k: v for k, v in RF_QUANTITIES.items() if k != "ball_bound"},
-                    "train_error": "training error of ĥ (floored at 1e-3)", "ball_sup": LINEAR_QUANTITIES["ball_sup"]}
+RIDGE_QUANTITIES = {
+    **{k: v for k, v in RF_QUANTITIES.items() if k != "ball_bound"},
+    "train_error": "training error of ĥ (floored at 1e-3)",
+    "ball_sup": LINEAR_QUANTITIES["ball_sup"],
+}
 
 
-def _long(frame: pd.DataFrame, x: str, quantities: dict[str, str], group: list[str] | None = None,
-          floor: bool = True) -> pd.DataFrame:
+def _long(
+    frame: pd.DataFrame,
+    x: str,
+    quantities: dict[str, str],
+    group: list[str] | None = None,
+    floor: bool = True,
+) -> pd.DataFrame:
     """Mean, min and max over seeds of each quantity, one row per (x, group, quantity).
 
     Columns ``*_shown`` are what is drawn: with ``floor`` the training error is clipped at TRAIN_FLOOR.
@@ -92,33 +116,60 @@ def _long(frame: pd.DataFrame, x: str, quantities: dict[str, str], group: list[s
     return stats
 
 
-def _lines(stats: pd.DataFrame, x: str, x_title: str, y_title: str, log_y: bool, quantities: dict[str, str],
-           dash: str | None = None) -> alt.Chart:
+def _lines(
+    stats: pd.DataFrame,
+    x: str,
+    x_title: str,
+    y_title: str,
+    log_y: bool,
+    quantities: dict[str, str],
+    dash: str | None = None,
+) -> alt.Chart:
     """Mean lines with points and a min..max band per quantity."""
     y_scale = alt.Scale(type="log") if log_y else alt.Scale(domain=[0, 1])
-    color = alt.Color("quantity:N", title=None, sort=list(quantities.values()),
-                      legend=alt.Legend(orient="bottom", columns=2, labelLimit=420, symbolOpacity=1))
+    color = alt.Color(
+        "quantity:N",
+        title=None,
+        sort=list(quantities.values()),
+        legend=alt.Legend(orient="bottom", columns=2, labelLimit=420, symbolOpacity=1),
+    )
     x_scale = alt.Scale(type="log", nice=False)  # the axis spans the data, not the next decades
     base = alt.Chart(stats).encode(x=alt.X(f"{x}:Q", title=x_title, scale=x_scale), color=color)
-    tooltip = [alt.Tooltip("quantity:N"), alt.Tooltip(f"{x}:Q"), alt.Tooltip("mean:Q", format=".4g"),
-               alt.Tooltip("min:Q", format=".4g"), alt.Tooltip("max:Q", format=".4g")]
+    tooltip = [
+        alt.Tooltip("quantity:N"),
+        alt.Tooltip(f"{x}:Q"),
+        alt.Tooltip("mean:Q", format=".4g"),
+        alt.Tooltip("min:Q", format=".4g"),
+        alt.Tooltip("max:Q", format=".4g"),
+    ]
     if dash:
         tooltip.insert(1, alt.Tooltip(f"{dash}:N"))
-    line_enc = {"strokeDash": alt.StrokeDash(f"{dash}:N", title=None, legend=alt.Legend(symbolType="stroke"))} \
-        if dash else {}
+    line_enc = (
+        {"strokeDash": alt.StrokeDash(f"{dash}:N", title=None, legend=alt.Legend(symbolType="stroke"))}
+        if dash
+        else {}
+    )
     band = base.mark_area(opacity=0.15).encode(
-        y=alt.Y("min_shown:Q", scale=y_scale), y2="max_shown:Q", **({"detail": f"{dash}:N"} if dash else {}))
+        y=alt.Y("min_shown:Q", scale=y_scale), y2="max_shown:Q", **({"detail": f"{dash}:N"} if dash else {})
+    )
     line = base.mark_line(point=True).encode(
-        y=alt.Y("mean_shown:Q", title=y_title, scale=y_scale), tooltip=tooltip, **line_enc)
+        y=alt.Y("mean_shown:Q", title=y_title, scale=y_scale), tooltip=tooltip, **line_enc
+    )
     return band + line
 
 
 def _noise_rule(level: float, label: str = "noise level σ²") -> alt.Chart:
     data = pd.DataFrame({"level": [level], "label": [label]})
-    rule = alt.Chart(data).mark_rule(strokeDash=[6, 3], color="black").encode(
-        y="level:Q", tooltip=[alt.Tooltip("label:N"), alt.Tooltip("level:Q", format=".4g")])
-    text = alt.Chart(data).mark_text(align="left", dx=4, dy=-6, color="black").encode(
-        y="level:Q", text="label:N", x=alt.value(4))
+    rule = (
+        alt.Chart(data)
+        .mark_rule(strokeDash=[6, 3], color="black")
+        .encode(y="level:Q", tooltip=[alt.Tooltip("label:N"), alt.Tooltip("level:Q", format=".4g")])
+    )
+    text = (
+        alt.Chart(data)
+        .mark_text(align="left", dx=4, dy=-6, color="black")
+        .encode(y="level:Q", text="label:N", x=alt.value(4))
+    )
     return rule + text
 
 
@@ -127,8 +178,10 @@ def linear_chart(frame: pd.DataFrame, surrogate: str = "denoising") -> alt.Chart
     """The decomposition against n for one surrogate ("denoising" or "head"), log-log, noise level rule."""
     part = frame[frame["surrogate"] == surrogate]
     stats = _long(part, "n", LINEAR_QUANTITIES)
-    title = {"denoising": "Denoising surrogate h̃ = X⁺Xθ* (forgets the noise)",
-             "head": "Head-coordinates surrogate h̃ = spike coordinates of ĥ"}[surrogate]
+    title = {
+        "denoising": "Denoising surrogate h̃ = X⁺Xθ* (forgets the noise)",
+        "head": "Head-coordinates surrogate h̃ = spike coordinates of ĥ",
+    }[surrogate]
     chart = _lines(stats, "n", "training-set size n", "squared-loss risk / bound", True, LINEAR_QUANTITIES)
     return (chart + _noise_rule(float(part["noise_level"].iloc[0]))).properties(title=title, height=420)
 
@@ -147,10 +200,12 @@ def linear_head_chart(frame: pd.DataFrame) -> alt.Chart:
 def coupling_chart(frame: pd.DataFrame) -> alt.Chart:
     """The coupling term, realized (uses R(ĥ)) vs its 95 % bound (from X only), both surrogates, log-log."""
     stats = _long(frame, "n", COUPLING_QUANTITIES, group=["surrogate"], floor=False)
-    return _lines(stats, "n", "training-set size n", "|R(ĥ) − R(h̃)|", True, COUPLING_QUANTITIES,
-                  dash="surrogate").properties(
+    return _lines(
+        stats, "n", "training-set size n", "|R(ĥ) − R(h̃)|", True, COUPLING_QUANTITIES, dash="surrogate"
+    ).properties(
         title="Coupling term: realized vs its 95 % bound (computed without R(ĥ)); solid = denoising, dashed = head",
-        height=320)
+        height=320,
+    )
 
 
 @_memoized
@@ -160,7 +215,8 @@ def uniform_chart(frame: pd.DataFrame) -> alt.Chart:
     stats = _long(part, "n", UNIFORM_QUANTITIES, floor=False)
     chart = _lines(stats, "n", "training-set size n", "sup |R − R̂_S| / bound", True, UNIFORM_QUANTITIES)
     return (chart + _noise_rule(float(part["noise_level"].iloc[0]))).properties(
-        title="Exact uniform deviation (trust-region solution) beside the UC bound", height=360)
+        title="Exact uniform deviation (trust-region solution) beside the UC bound", height=360
+    )
 
 
 @_memoized
@@ -168,8 +224,9 @@ def norms_chart(frame: pd.DataFrame) -> alt.Chart:
     """|θ̂|₂ (grows with n: the noise-fitting part) against both surrogates' norms (stay below |θ*| = 1)."""
     labels = {"norm": "|θ̂|₂ (interpolator)", "surrogate_norm": "|θ̃|₂ (surrogate)"}
     stats = _long(frame, "n", labels, group=["surrogate"], floor=False)
-    return _lines(stats, "n", "training-set size n", "Euclidean norm", True, labels, dash="surrogate") \
-        .properties(title="The ball radius grows; the surrogate's does not", height=320)
+    return _lines(
+        stats, "n", "training-set size n", "Euclidean norm", True, labels, dash="surrogate"
+    ).properties(title="The ball radius grows; the surrogate's does not", height=320)
 
 
 @_memoized
@@ -177,8 +234,11 @@ def nk_chart(frame: pd.DataFrame) -> alt.Chart:
     """Nagarajan-Kolter: errors and bounds against m (log x, linear y in [0, 1])."""
     stats = _long(frame, "m", NK_QUANTITIES, floor=False)
     chart = _lines(stats, "m", "training-set size m", "0-1 error / bound", False, NK_QUANTITIES)
-    return chart.properties(title="One gradient step, noise block D ≫ m: two-sided UC is stuck at 1, "
-                                  "the derandomized bound falls", height=420)
+    return chart.properties(
+        title="One gradient step, noise block D ≫ m: two-sided UC is stuck at 1, "
+        "the derandomized bound falls",
+        height=420,
+    )
 
 
 @_memoized
@@ -186,18 +246,28 @@ def ridge_chart(frame: pd.DataFrame) -> alt.Chart:
     """Ridge regression: the decomposition (denoising surrogate) against the ridge parameter."""
     part = frame[frame["surrogate"] == "denoising"]
     stats = _long(part, "ridge", RIDGE_QUANTITIES)
-    chart = _lines(stats, "ridge", "ridge parameter λ (fit: (XXᵀ + nλI)⁻¹)", "squared-loss risk / bound", True,
-                   RIDGE_QUANTITIES)
+    chart = _lines(
+        stats,
+        "ridge",
+        "ridge parameter λ (fit: (XXᵀ + nλI)⁻¹)",
+        "squared-loss risk / bound",
+        True,
+        RIDGE_QUANTITIES,
+    )
     n = int(part["n"].iloc[0])
     return (chart + _noise_rule(float(part["noise_level"].iloc[0]))).properties(
-        title=f"Ridge across λ at n = {n}: the ball bound falls only where the risk rises", height=420)
+        title=f"Ridge across λ at n = {n}: the ball bound falls only where the risk rises", height=420
+    )
 
 
 @_memoized
 def random_features_chart(frame: pd.DataFrame) -> alt.Chart:
     """Random-features regression: interpolating (solid) vs ridge (dashed) against n."""
     stats = _long(frame, "n", RF_QUANTITIES, group=["fit"])
-    chart = _lines(stats, "n", "training-set size n", "squared-loss risk / bound", True, RF_QUANTITIES, dash="fit")
+    chart = _lines(
+        stats, "n", "training-set size n", "squared-loss risk / bound", True, RF_QUANTITIES, dash="fit"
+    )
     return (chart + _noise_rule(float(frame["noise_level"].iloc[0]))).properties(
         title=f"ReLU random features (N = {int(frame['n_features'].iloc[0])}): interpolating vs ridge",
-        height=420)
+        height=420,
+    )

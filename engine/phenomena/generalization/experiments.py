@@ -28,7 +28,7 @@ from engine.phenomena.generalization.science import (
 )
 
 _SEEDS = Interval(int, 1, 100)
-_SEED = Interval(int, 0, 2 ** 31 - 1)
+_SEED = Interval(int, 0, 2**31 - 1)
 _NOISE = Interval(float, 0.0, 10.0)
 _SPIKE = Interval(float, 0.05, 100.0)
 _TAIL = Interval(float, 1.0, 2.0)
@@ -41,8 +41,10 @@ _DELTA = Interval(float, 0.0, 0.5, closed="neither")
 class LinearConfig(Validated):
     """Minimum-norm interpolation with a spiked covariance, swept over n."""
 
-    n_values: tuple[int, ...] = param((50, 100, 200, 400, 800, 1600, 3200),
-                                      Tuple(Interval(int, 2, 12800), min_len=2, max_len=12, increasing=True))  # n
+    n_values: tuple[int, ...] = param(
+        (50, 100, 200, 400, 800, 1600, 3200),
+        Tuple(Interval(int, 2, 12800), min_len=2, max_len=12, increasing=True),
+    )  # n
     n_spikes: int = param(3, Interval(int, 1, 20))  # k, the number of large eigenvalues (theta* lives there)
     spike: float = param(1.0, _SPIKE)  # the spikes' eigenvalue ("spike strength")
     tail_exponent: float = param(1.5, _TAIL)  # tail dimension p_t = ceil(n^a) (a = 1: p_t = n, not benign)
@@ -57,8 +59,10 @@ class RidgeConfig(Validated):
     """The same decomposition for ridge regression at one n, swept over the ridge parameter."""
 
     n: int = param(400, Interval(int, 2, 3200))  # training-set size
-    ridges: tuple[float, ...] = param((1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0),
-                                      Tuple(Interval(float, 1e-8, 1e3), min_len=2, max_len=30, increasing=True))
+    ridges: tuple[float, ...] = param(
+        (1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0),
+        Tuple(Interval(float, 1e-8, 1e3), min_len=2, max_len=30, increasing=True),
+    )
     n_spikes: int = param(3, Interval(int, 1, 20))  # k, the number of large eigenvalues
     spike: float = param(1.0, _SPIKE)  # the spikes' eigenvalue
     tail_exponent: float = param(1.5, _TAIL)  # tail dimension p_t = ceil(n^a)
@@ -72,8 +76,10 @@ class RidgeConfig(Validated):
 class NKConfig(Validated):
     """Nagarajan & Kolter's one-step classifier, swept over the training-set size m."""
 
-    m_values: tuple[int, ...] = param((32, 64, 128, 256, 512, 1024, 2048),
-                                      Tuple(Interval(int, 2, 16384), min_len=2, max_len=12, increasing=True))
+    m_values: tuple[int, ...] = param(
+        (32, 64, 128, 256, 512, 1024, 2048),
+        Tuple(Interval(int, 2, 16384), min_len=2, max_len=12, increasing=True),
+    )
     dim_factor: int = param(500, Interval(int, 1, 100000))  # noise-block dimension D = dim_factor * m
     delta: float = param(DEFAULT_DELTA, _DELTA)  # total: delta/2 for Hoeffding, delta/2 for the coupling
     seeds: int = param(3, _SEEDS)  # independent training sets per m
@@ -84,8 +90,9 @@ class NKConfig(Validated):
 class RandomFeaturesConfig(Validated):
     """ReLU random-features regression, interpolating (ridge 0) and ridge, swept over n."""
 
-    n_values: tuple[int, ...] = param((50, 100, 200, 400, 800),
-                                      Tuple(Interval(int, 2, 8192), min_len=2, max_len=12, increasing=True))
+    n_values: tuple[int, ...] = param(
+        (50, 100, 200, 400, 800), Tuple(Interval(int, 2, 8192), min_len=2, max_len=12, increasing=True)
+    )
     n_features: int = param(2000, Interval(int, 4, 20000))  # N random features (>= 2 max n)
     input_dim: int = param(20, Interval(int, 1, 1000))  # d, x ~ N(0, I_d), f*(x) = x . 1 / sqrt(d)
     ridge: float = param(0.01, Interval(float, 1e-8, 1e3))  # lambda of the non-interpolating fit
@@ -97,8 +104,10 @@ class RandomFeaturesConfig(Validated):
 
     def check(self) -> None:
         if self.n_features < 2 * max(self.n_values):
-            self.fail("n_features", f"an int >= 2 * max(n_values) = {2 * max(self.n_values)} so that ridge 0 "
-                                    "interpolates")
+            self.fail(
+                "n_features",
+                f"an int >= 2 * max(n_values) = {2 * max(self.n_values)} so that ridge 0 interpolates",
+            )
 
 
 # ----------------------------------------------------------------------------- compute
@@ -114,8 +123,10 @@ def compute_linear(config: LinearConfig, ctx: RunContext) -> pd.DataFrame:
     tasks = [(n, seed) for n in config.n_values for seed in range(config.seeds)]
     total, done, results = sum(n * n for n, _ in tasks), 0, {}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {pool.submit(_linear_task, config, n, seed): (n, seed)
-                   for n, seed in sorted(tasks, key=lambda t: -t[0])}
+        futures = {
+            pool.submit(_linear_task, config, n, seed): (n, seed)
+            for n, seed in sorted(tasks, key=lambda t: -t[0])
+        }
         for future in as_completed(futures):
             n, seed = futures[future]
             results[n, seed] = future.result()
@@ -127,13 +138,20 @@ def compute_linear(config: LinearConfig, ctx: RunContext) -> pd.DataFrame:
 def _linear_task(config: LinearConfig, n: int, seed: int) -> list[dict]:
     spectrum = spiked_spectrum(n, config.n_spikes, config.spike, config.tail_exponent)
     sample = sample_linear(n, spectrum, config.noise, _rng(config, n, seed))
-    return [{"n": n, "seed": seed, **_spectrum_columns(spectrum, config.noise), **row}
-            for row in decomposition(sample, 0.0, config.delta)]
+    return [
+        {"n": n, "seed": seed, **_spectrum_columns(spectrum, config.noise), **row}
+        for row in decomposition(sample, 0.0, config.delta)
+    ]
 
 
 def _spectrum_columns(spectrum: SpikedSpectrum, noise: float) -> dict:
-    return {"p": spectrum.dim, "tail_dim": spectrum.tail_dim, "tail_eigenvalue": spectrum.tail_value,
-            "noise": float(noise), "noise_level": float(noise) ** 2}
+    return {
+        "p": spectrum.dim,
+        "tail_dim": spectrum.tail_dim,
+        "tail_eigenvalue": spectrum.tail_value,
+        "noise": float(noise),
+        "noise_level": float(noise) ** 2,
+    }
 
 
 def compute_ridge(config: RidgeConfig, ctx: RunContext) -> pd.DataFrame:
@@ -144,8 +162,15 @@ def compute_ridge(config: RidgeConfig, ctx: RunContext) -> pd.DataFrame:
         sample = sample_linear(config.n, spectrum, config.noise, _rng(config, config.n, seed))
         for ridge in config.ridges:
             for row in decomposition(sample, ridge, config.delta):
-                rows.append({"n": config.n, "ridge": ridge, "seed": seed,
-                             **_spectrum_columns(spectrum, config.noise), **row})
+                rows.append(
+                    {
+                        "n": config.n,
+                        "ridge": ridge,
+                        "seed": seed,
+                        **_spectrum_columns(spectrum, config.noise),
+                        **row,
+                    }
+                )
         ctx.report((seed + 1) / config.seeds, f"seed {seed + 1}/{config.seeds}")
     return pd.DataFrame(rows)
 
@@ -156,8 +181,15 @@ def compute_nk(config: NKConfig, ctx: RunContext) -> pd.DataFrame:
     for m in config.m_values:
         for seed in range(config.seeds):
             sample = sample_nk(m, max(config.dim_factor * m, m), _rng(config, m, seed))
-            rows.append({"m": m, "seed": seed, "noise_dim": sample.noise_dim, "dim_factor": config.dim_factor,
-                         **nk_decomposition(sample, config.delta)})
+            rows.append(
+                {
+                    "m": m,
+                    "seed": seed,
+                    "noise_dim": sample.noise_dim,
+                    "dim_factor": config.dim_factor,
+                    **nk_decomposition(sample, config.delta),
+                }
+            )
             done += m * m
             ctx.report(done / total, f"m = {m}, seed {seed + 1}/{config.seeds}")
     return pd.DataFrame(rows)
@@ -178,10 +210,29 @@ def compute_random_features(config: RandomFeaturesConfig, ctx: RunContext) -> pd
             features, noise = rf_features(X, weights), config.noise * rng.standard_normal(n)
             gram, cross = features @ features.T, test_features @ features.T
             for fit, ridge in (("interpolating", 0.0), ("ridge", config.ridge)):
-                row = rf_decomposition(features, gram, cross, X @ theta_star, noise, test_signal, config.noise,
-                                       ridge, moments, config.delta)
-                rows.append({"n": n, "seed": seed, "fit": fit, "ridge": ridge, "n_features": config.n_features,
-                             "noise_level": config.noise ** 2, **row})
+                row = rf_decomposition(
+                    features,
+                    gram,
+                    cross,
+                    X @ theta_star,
+                    noise,
+                    test_signal,
+                    config.noise,
+                    ridge,
+                    moments,
+                    config.delta,
+                )
+                rows.append(
+                    {
+                        "n": n,
+                        "seed": seed,
+                        "fit": fit,
+                        "ridge": ridge,
+                        "n_features": config.n_features,
+                        "noise_level": config.noise**2,
+                        **row,
+                    }
+                )
         ctx.report((seed + 1) / config.seeds, f"seed {seed + 1}/{config.seeds}")
     return pd.DataFrame(rows)
 
@@ -194,29 +245,38 @@ def _estimate_linear(config: LinearConfig) -> Cost:
     sups and bounds; O(n k) memory; two threads. Measured 0.6 s CPU (quick), 13 s (paper preset)."""
     work = config.seeds * sum(n * n for n in config.n_values)
     peak = 8 * max(config.n_values) * (12 * config.n_spikes + 40) * 2
-    return Cost(bytes=float(peak + 50e6), seconds=1.2e-8 * work + 0.005 * config.seeds * len(config.n_values),
-                drivers=("n_values", "seeds"))
+    return Cost(
+        bytes=float(peak + 50e6),
+        seconds=1.2e-8 * work + 0.005 * config.seeds * len(config.n_values),
+        drivers=("n_values", "seeds"),
+    )
 
 
 def _estimate_ridge(config: RidgeConfig) -> Cost:
-    return Cost(bytes=float(8 * config.n * (12 * config.n_spikes + 40) + 50e6),
-                seconds=config.seeds * (1.2e-8 * config.n ** 2 + 0.003 * len(config.ridges)),
-                drivers=("n", "ridges", "seeds"))
+    return Cost(
+        bytes=float(8 * config.n * (12 * config.n_spikes + 40) + 50e6),
+        seconds=config.seeds * (1.2e-8 * config.n**2 + 0.003 * len(config.ridges)),
+        drivers=("n", "ridges", "seeds"),
+    )
 
 
 def _estimate_nk(config: NKConfig) -> Cost:
     """The Bartlett factor: m^2 floats, O(m^2) time per training set."""
     m = max(config.m_values)
-    return Cost(bytes=float(3 * 8 * m * m + 50e6),
-                seconds=5e-8 * config.seeds * sum(v * v for v in config.m_values), drivers=("m_values", "seeds"))
+    return Cost(
+        bytes=float(3 * 8 * m * m + 50e6),
+        seconds=5e-8 * config.seeds * sum(v * v for v in config.m_values),
+        drivers=("m_values", "seeds"),
+    )
 
 
 def _estimate_random_features(config: RandomFeaturesConfig) -> Cost:
     """Test features (n_test, N), the coupling map (n_test, n) and n x n Gram matrices; BLAS at ~5 GFLOP/s."""
     n, N, t = max(config.n_values), config.n_features, config.n_test
     peak = 8 * (t * N + 2 * N * n + t * n + 3 * n * n) + 50e6
-    flops = config.seeds * sum(2 * (t * N * config.input_dim + N * v * v + t * N * v) + 10 * v ** 3
-                               for v in config.n_values)
+    flops = config.seeds * sum(
+        2 * (t * N * config.input_dim + N * v * v + t * N * v) + 10 * v**3 for v in config.n_values
+    )
     return Cost(bytes=float(peak), seconds=flops / 5e9, drivers=("n_values", "n_features", "n_test", "seeds"))
 
 
@@ -253,7 +313,9 @@ def _ratio(frame: pd.DataFrame, x: str, column: str, **filters) -> float:
 # ----------------------------------------------------------------------------- page grids
 
 
-N_GRIDS = {n_max: tuple(50 * 2 ** i for i in range(int(math.log2(n_max // 50)) + 1)) for n_max in (800, 1600, 3200)}
+N_GRIDS = {
+    n_max: tuple(50 * 2**i for i in range(int(math.log2(n_max // 50)) + 1)) for n_max in (800, 1600, 3200)
+}
 NOISE_LEVELS = (0.25, 0.5, 1.0, 2.0)  # the page's noise slider (sigma)
 TAIL_EXPONENTS = (1.0, 1.25, 1.5, 1.75, 2.0)  # the page's tail-exponent slider (1.0: p_t = n, not benign)
 SPIKES = (0.5, 1.0, 2.0, 4.0)  # the page's spike-strength slider
@@ -263,17 +325,23 @@ DIM_FACTORS = (2, 10, 100, 500, 1000)  # the page's D/m slider (2, 10: D not >> 
 
 def _linear_sweep() -> list[LinearConfig]:
     """Every position of the page's linear sliders."""
-    return [LinearConfig(n_values=N_GRIDS[n_max], noise=noise, tail_exponent=a, spike=spike)
-            for n_max in N_GRIDS for noise in NOISE_LEVELS for a in TAIL_EXPONENTS for spike in SPIKES]
+    return [
+        LinearConfig(n_values=N_GRIDS[n_max], noise=noise, tail_exponent=a, spike=spike)
+        for n_max in N_GRIDS
+        for noise in NOISE_LEVELS
+        for a in TAIL_EXPONENTS
+        for spike in SPIKES
+    ]
 
 
 _LIN = "generalization.linear"
 _NK = "generalization.nk"
 
-_LIN_SETUPS = {"quick": "synthetic Gaussian, k = 3 spikes, p = 3 + n^1.5, min-norm interpolation, n = 50..3200, "
-                       "3 seeds",
-               "paper": "synthetic Gaussian, k = 3 spikes, p = 3 + n^1.5, min-norm interpolation, n = 100..6400, "
-                        "20 seeds"}
+_LIN_SETUPS = {
+    "quick": "synthetic Gaussian, k = 3 spikes, p = 3 + n^1.5, min-norm interpolation, n = 50..3200, 3 seeds",
+    "paper": "synthetic Gaussian, k = 3 spikes, p = 3 + n^1.5, min-norm interpolation, n = 100..6400, "
+    "20 seeds",
+}
 _CONF = "; coupling term bounded with probability >= 95 % (delta = 0.05)"
 
 EXPERIMENTS = (
@@ -282,11 +350,18 @@ EXPERIMENTS = (
         title="Minimum-norm interpolation: the surrogate bound falls, uniform convergence over the ball does not",
         config_cls=LinearConfig,
         compute=compute_linear,
-        presets={"quick": LinearConfig(),
-                 "paper": LinearConfig(n_values=(100, 200, 400, 800, 1600, 3200, 6400), seeds=20)},
+        presets={
+            "quick": LinearConfig(),
+            "paper": LinearConfig(n_values=(100, 200, 400, 800, 1600, 3200, 6400), seeds=20),
+        },
         version=2,
-        charts={"denoising": gc.linear_denoising_chart, "head": gc.linear_head_chart,
-                "coupling": gc.coupling_chart, "uniform": gc.uniform_chart, "norms": gc.norms_chart},
+        charts={
+            "denoising": gc.linear_denoising_chart,
+            "head": gc.linear_head_chart,
+            "coupling": gc.coupling_chart,
+            "uniform": gc.uniform_chart,
+            "norms": gc.norms_chart,
+        },
         description="Spiked covariance, p = k + n^a >> n. The min-norm interpolator fits the noise with a "
         "large-norm tail component; the exact uniform deviation over the ball that holds it stays far above the "
         "noise level, while the surrogate's bound (its coupling term bounded at 95 % without looking at R(ĥ)) "
@@ -295,30 +370,65 @@ EXPERIMENTS = (
         setups=_LIN_SETUPS,
         estimate=_estimate_linear,
         claims=(
-            Claim("gen.interpolates", "The minimum-norm interpolator has zero training error at every n.", _LIN,
-                  measure=lambda f: float(f["train_error"].max()), holds=lambda v: v < 1e-10,
-                  unit="max training MSE", kind="sanity", paper_setup=SETUPS["linear"]),
-            Claim("gen.benign", "Benign overfitting: the interpolator's test risk approaches the noise level.",
-                  _LIN, measure=lambda f: _over_noise(f, "test_risk"),
-                  holds=lambda v: v < 1.05, paper_value=1.0, unit="R(ĥ) / σ² at the largest n",
-                  paper_setup=SETUPS["linear"]),
-            Claim("gen.ball_stuck", "Uniform convergence over the smallest ball containing the interpolator does "
-                  "not vanish: the exact sup of |R − R̂_S| over that ball does not fall with n.", _LIN,
-                  measure=lambda f: _ratio(f, "n", "ball_sup"), holds=lambda v: v >= 0.9,
-                  unit="exact sup over {|θ| ≤ |θ̂|}, largest n / smallest n", paper_setup=SETUPS["linear"]),
-            Claim("gen.surrogate_falls", "The denoising surrogate's bound falls with n" + _CONF + ".", _LIN,
-                  measure=lambda f: _ratio(f, "n", "surrogate_bound", surrogate="denoising"),
-                  holds=lambda v: v < 0.6, unit="surrogate bound, largest n / smallest n",
-                  paper_setup=SETUPS["linear"]),
-            Claim("gen.surrogate_tight", "At the largest n the denoising surrogate's bound is within 2σ² (the "
-                  "ball's exact sup alone is about 10σ²)" + _CONF + ".", _LIN,
-                  measure=lambda f: _over_noise(f, "surrogate_bound", surrogate="denoising"), holds=lambda v: v < 2.0,
-                  unit="surrogate bound / σ² at the largest n", paper_setup=SETUPS["linear"]),
-            Claim("gen.coupling_falls", "The 95 % bound on the coupling term |R(ĥ) − R(h̃)| of the denoising "
-                  "surrogate (computed from X, never from R(ĥ)) falls with n.", _LIN,
-                  measure=lambda f: _ratio(f, "n", "coupling_bound", surrogate="denoising"),
-                  holds=lambda v: v < 0.5, unit="coupling bound, largest n / smallest n",
-                  paper_setup=SETUPS["linear"]),
+            Claim(
+                "gen.interpolates",
+                "The minimum-norm interpolator has zero training error at every n.",
+                _LIN,
+                measure=lambda f: float(f["train_error"].max()),
+                holds=lambda v: v < 1e-10,
+                unit="max training MSE",
+                kind="sanity",
+                paper_setup=SETUPS["linear"],
+            ),
+            Claim(
+                "gen.benign",
+                "Benign overfitting: the interpolator's test risk approaches the noise level.",
+                _LIN,
+                measure=lambda f: _over_noise(f, "test_risk"),
+                holds=lambda v: v < 1.05,
+                paper_value=1.0,
+                unit="R(ĥ) / σ² at the largest n",
+                paper_setup=SETUPS["linear"],
+            ),
+            Claim(
+                "gen.ball_stuck",
+                "Uniform convergence over the smallest ball containing the interpolator does "
+                "not vanish: the exact sup of |R − R̂_S| over that ball does not fall with n.",
+                _LIN,
+                measure=lambda f: _ratio(f, "n", "ball_sup"),
+                holds=lambda v: v >= 0.9,
+                unit="exact sup over {|θ| ≤ |θ̂|}, largest n / smallest n",
+                paper_setup=SETUPS["linear"],
+            ),
+            Claim(
+                "gen.surrogate_falls",
+                "The denoising surrogate's bound falls with n" + _CONF + ".",
+                _LIN,
+                measure=lambda f: _ratio(f, "n", "surrogate_bound", surrogate="denoising"),
+                holds=lambda v: v < 0.6,
+                unit="surrogate bound, largest n / smallest n",
+                paper_setup=SETUPS["linear"],
+            ),
+            Claim(
+                "gen.surrogate_tight",
+                "At the largest n the denoising surrogate's bound is within 2σ² (the "
+                "ball's exact sup alone is about 10σ²)" + _CONF + ".",
+                _LIN,
+                measure=lambda f: _over_noise(f, "surrogate_bound", surrogate="denoising"),
+                holds=lambda v: v < 2.0,
+                unit="surrogate bound / σ² at the largest n",
+                paper_setup=SETUPS["linear"],
+            ),
+            Claim(
+                "gen.coupling_falls",
+                "The 95 % bound on the coupling term |R(ĥ) − R(h̃)| of the denoising "
+                "surrogate (computed from X, never from R(ĥ)) falls with n.",
+                _LIN,
+                measure=lambda f: _ratio(f, "n", "coupling_bound", surrogate="denoising"),
+                holds=lambda v: v < 0.5,
+                unit="coupling bound, largest n / smallest n",
+                paper_setup=SETUPS["linear"],
+            ),
         ),
     ),
     Experiment(
@@ -326,29 +436,52 @@ EXPERIMENTS = (
         title="Nagarajan-Kolter: two-sided uniform convergence is vacuous, derandomization is not",
         config_cls=NKConfig,
         compute=compute_nk,
-        presets={"quick": NKConfig(),
-                 "paper": NKConfig(m_values=(64, 128, 256, 512, 1024, 2048, 4096, 8192), seeds=20)},
+        presets={
+            "quick": NKConfig(),
+            "paper": NKConfig(m_values=(64, 128, 256, 512, 1024, 2048, 4096, 8192), seeds=20),
+        },
         version=2,
         charts={"main": gc.nk_chart},
         description="One gradient step on x = (2yu, x2) with a D >> m noise block: zero training error, small "
         "test error, error 1 on the mirrored training set; the derandomized classifier sign(u . x1) is one "
         "fixed predictor that Hoeffding bounds, and its coupling term is bounded by a chi-square quantile.",
         sweeps={"quick": lambda: [NKConfig(dim_factor=f) for f in DIM_FACTORS]},
-        setups={"quick": "N&K's synthetic example, m = 32..2048, D = 500 m, 3 seeds",
-                "paper": "N&K's synthetic example, m = 64..8192, D = 500 m, 20 seeds"},
+        setups={
+            "quick": "N&K's synthetic example, m = 32..2048, D = 500 m, 3 seeds",
+            "paper": "N&K's synthetic example, m = 64..8192, D = 500 m, 20 seeds",
+        },
         estimate=_estimate_nk,
         claims=(
-            Claim("nk.mirror", "The interpolator errs on (nearly) every point of the mirrored training set, so "
-                  "every two-sided UC bound over the algorithm's outputs is about 1.", _NK,
-                  measure=lambda f: float(f["mirror_error"].min()), holds=lambda v: v > 0.95, paper_value=1.0,
-                  unit="min mirrored-set error", paper_setup=SETUPS["nk"]),
-            Claim("nk.agree", "The derandomized classifier's true error (computed) matches the interpolator's "
-                  "test error.", _NK, measure=lambda f: float((f["test_error"] - f["surrogate_risk"]).abs().max()),
-                  holds=lambda v: v < 0.005, unit="max realized |R(ĥ) − R(h̃)|", paper_setup=SETUPS["nk"]),
-            Claim("nk.bound_small", "The derandomized bound (Hoeffding + chi-square coupling bound, 95 %) is "
-                  "non-vacuous and below 0.1 at the largest m.", _NK,
-                  measure=lambda f: _at(f, "m", "last", "surrogate_bound"), holds=lambda v: v < 0.1,
-                  unit="surrogate bound at the largest m", paper_setup=SETUPS["nk"]),
+            Claim(
+                "nk.mirror",
+                "The interpolator errs on (nearly) every point of the mirrored training set, so "
+                "every two-sided UC bound over the algorithm's outputs is about 1.",
+                _NK,
+                measure=lambda f: float(f["mirror_error"].min()),
+                holds=lambda v: v > 0.95,
+                paper_value=1.0,
+                unit="min mirrored-set error",
+                paper_setup=SETUPS["nk"],
+            ),
+            Claim(
+                "nk.agree",
+                "The derandomized classifier's true error (computed) matches the interpolator's test error.",
+                _NK,
+                measure=lambda f: float((f["test_error"] - f["surrogate_risk"]).abs().max()),
+                holds=lambda v: v < 0.005,
+                unit="max realized |R(ĥ) − R(h̃)|",
+                paper_setup=SETUPS["nk"],
+            ),
+            Claim(
+                "nk.bound_small",
+                "The derandomized bound (Hoeffding + chi-square coupling bound, 95 %) is "
+                "non-vacuous and below 0.1 at the largest m.",
+                _NK,
+                measure=lambda f: _at(f, "m", "last", "surrogate_bound"),
+                holds=lambda v: v < 0.1,
+                unit="surrogate bound at the largest m",
+                paper_setup=SETUPS["nk"],
+            ),
         ),
     ),
     Experiment(
@@ -361,19 +494,33 @@ EXPERIMENTS = (
         charts={"main": gc.ridge_chart},
         description="Ridge shrinks the ball (its exact sup falls) only by adding bias; the denoising "
         "surrogate's bound tracks the risk at every λ.",
-        sweeps={"quick": lambda: [RidgeConfig(noise=s, tail_exponent=a, spike=k)
-                                  for s in NOISE_LEVELS for a in TAIL_EXPONENTS for k in SPIKES]},
-        setups={"quick": "synthetic Gaussian, k = 3 spikes, n = 400, p = 3 + 8000, 10 ridges, 3 seeds",
-                "paper": "synthetic Gaussian, k = 3 spikes, n = 1600, p = 3 + 64000, 10 ridges, 20 seeds"},
+        sweeps={
+            "quick": lambda: [
+                RidgeConfig(noise=s, tail_exponent=a, spike=k)
+                for s in NOISE_LEVELS
+                for a in TAIL_EXPONENTS
+                for k in SPIKES
+            ]
+        },
+        setups={
+            "quick": "synthetic Gaussian, k = 3 spikes, n = 400, p = 3 + 8000, 10 ridges, 3 seeds",
+            "paper": "synthetic Gaussian, k = 3 spikes, n = 1600, p = 3 + 64000, 10 ridges, 20 seeds",
+        },
         estimate=_estimate_ridge,
         claims=(
-            Claim("gen.ridge_ball_vs_surrogate", "Near interpolation (smallest λ) the exact uniform deviation "
-                  "over the smallest ball holding ĥ is at least twice the denoising surrogate's bound.",
-                  "generalization.ridge",
-                  measure=lambda f: _at(f, "ridge", "first", "ball_sup", surrogate="denoising")
-                  / _at(f, "ridge", "first", "surrogate_bound", surrogate="denoising"),
-                  holds=lambda v: v >= 2.0, unit="ball exact sup / surrogate bound at the smallest λ",
-                  paper_setup="extension (not in the paper)"),
+            Claim(
+                "gen.ridge_ball_vs_surrogate",
+                "Near interpolation (smallest λ) the exact uniform deviation "
+                "over the smallest ball holding ĥ is at least twice the denoising surrogate's bound.",
+                "generalization.ridge",
+                measure=lambda f: (
+                    _at(f, "ridge", "first", "ball_sup", surrogate="denoising")
+                    / _at(f, "ridge", "first", "surrogate_bound", surrogate="denoising")
+                ),
+                holds=lambda v: v >= 2.0,
+                unit="ball exact sup / surrogate bound at the smallest λ",
+                paper_setup="extension (not in the paper)",
+            ),
         ),
     ),
     Experiment(
@@ -381,24 +528,38 @@ EXPERIMENTS = (
         title="Extension: random-features regression, interpolating vs ridge",
         config_cls=RandomFeaturesConfig,
         compute=compute_random_features,
-        presets={"quick": RandomFeaturesConfig(),
-                 "paper": RandomFeaturesConfig(n_values=(100, 200, 400, 800, 1600, 3200), n_features=8000,
-                                               n_test=10000, seeds=10)},
+        presets={
+            "quick": RandomFeaturesConfig(),
+            "paper": RandomFeaturesConfig(
+                n_values=(100, 200, 400, 800, 1600, 3200), n_features=8000, n_test=10000, seeds=10
+            ),
+        },
         version=2,
         charts={"main": gc.random_features_chart},
         description="ReLU random features: the interpolator's norm (and its ball bound) grows with n, the "
         "denoising surrogate's bound falls; ridge keeps the norm bounded at the price of training error.",
-        sweeps={"quick": lambda: [RandomFeaturesConfig(ridge=r, noise=s) for r in RIDGES for s in NOISE_LEVELS]},
-        setups={"quick": "ReLU random features, d = 20, N = 2000, n = 50..800, 2000 test points, 2 seeds",
-                "paper": "ReLU random features, d = 20, N = 8000, n = 100..3200, 10000 test points, 10 seeds"},
+        sweeps={
+            "quick": lambda: [RandomFeaturesConfig(ridge=r, noise=s) for r in RIDGES for s in NOISE_LEVELS]
+        },
+        setups={
+            "quick": "ReLU random features, d = 20, N = 2000, n = 50..800, 2000 test points, 2 seeds",
+            "paper": "ReLU random features, d = 20, N = 8000, n = 100..3200, 10000 test points, 10 seeds",
+        },
         estimate=_estimate_random_features,
         claims=(
-            Claim("gen.rf_surrogate_falls", "Interpolating random features: the surrogate bound (95 % coupling "
-                  "bound) falls with n while the ball bound grows.", "generalization.random_features",
-                  measure=lambda f: _ratio(f, "n", "surrogate_bound", fit="interpolating")
-                  / _ratio(f, "n", "ball_bound", fit="interpolating"),
-                  holds=lambda v: v < 0.5, unit="(surrogate-bound ratio) / (ball-bound ratio), largest/smallest n",
-                  paper_setup="extension (not in the paper)"),
+            Claim(
+                "gen.rf_surrogate_falls",
+                "Interpolating random features: the surrogate bound (95 % coupling "
+                "bound) falls with n while the ball bound grows.",
+                "generalization.random_features",
+                measure=lambda f: (
+                    _ratio(f, "n", "surrogate_bound", fit="interpolating")
+                    / _ratio(f, "n", "ball_bound", fit="interpolating")
+                ),
+                holds=lambda v: v < 0.5,
+                unit="(surrogate-bound ratio) / (ball-bound ratio), largest/smallest n",
+                paper_setup="extension (not in the paper)",
+            ),
         ),
     ),
 )

@@ -31,7 +31,7 @@ def bartlett_factor(n: int, df: int, rng: np.random.Generator) -> np.ndarray:
     L = np.zeros((n, n))
     start = 0
     for i in range(1, n):  # row i holds i normals; a row loop is far cheaper than np.tril's copy
-        L[i, :i] = below[start:start + i]
+        L[i, :i] = below[start : start + i]
         start += i
     L[np.diag_indices(n)] = np.sqrt(rng.chisquare(df - np.arange(n)))
     return L
@@ -77,13 +77,13 @@ def nk_train_margins(sample: NKSample) -> tuple[np.ndarray, np.ndarray]:
 
 def nk_surrogate_margins(sample: NKSample) -> np.ndarray:
     """Margins y_j h~(x_j) = y_j w1 . x1_j = 4 |u|^2 = 4/m of the derandomized classifier on S. Shape (m,)."""
-    return np.full(sample.m, 4.0 / sample.m) * sample.labels ** 2
+    return np.full(sample.m, 4.0 / sample.m) * sample.labels**2
 
 
 def nk_weight_noise_sq(sample: NKSample) -> float:
     """|w2|^2 = y^T X2 X2^T y / m^2."""
     lt_y = sample.gram_factor.T @ sample.labels
-    return float(lt_y @ lt_y) * NK_NOISE_VARIANCE / sample.noise_dim / sample.m ** 2
+    return float(lt_y @ lt_y) * NK_NOISE_VARIANCE / sample.noise_dim / sample.m**2
 
 
 def nk_error_given_weight(m: int, noise_dim: int, weight_noise_sq: float) -> float:
@@ -129,8 +129,15 @@ def nk_decomposition(sample: NKSample, delta: float) -> dict:
     surrogate_uc = hoeffding(sample.m, delta / 2)
     mirror_error = float(np.mean(mirror <= 0))
     return {
-        "train_error": float(np.mean(train <= 0)), "test_error": test, "mirror_error": mirror_error,
-        "nk_lower_bound": abs(mirror_error - test), "surrogate_train": s_train, "surrogate_risk": s_risk,
-        "surrogate_uc": surrogate_uc, "risk_gap": abs(test - s_risk), "coupling_bound": c_bound,
-        "confidence": 1.0 - delta, "surrogate_bound": s_train + surrogate_uc + c_bound,
+        "train_error": float(np.mean(train <= 0)),
+        "test_error": test,
+        "mirror_error": mirror_error,
+        "nk_lower_bound": abs(mirror_error - test),
+        "surrogate_train": s_train,
+        "surrogate_risk": s_risk,
+        "surrogate_uc": surrogate_uc,
+        "risk_gap": abs(test - s_risk),
+        "coupling_bound": c_bound,
+        "confidence": 1.0 - delta,
+        "surrogate_bound": s_train + surrogate_uc + c_bound,
     }

@@ -9,15 +9,17 @@ from __future__ import annotations
 PAPER = "Negrea, Dziugaite, Roy: In Defense of Uniform Convergence (ICML 2020)"
 
 #: The decomposition (their Theorem on derandomized UC), as LaTeX for the page.
-DECOMPOSITION_LATEX = (r"R(\hat h)\;\le\;\hat R_S(\tilde h)\;+\;\sup_{h\in\tilde{\mathcal H}_n}|R(h)-\hat R_S(h)|"
-                       r"\;+\;|R(\hat h)-R(\tilde h)|")
+DECOMPOSITION_LATEX = (
+    r"R(\hat h)\;\le\;\hat R_S(\tilde h)\;+\;\sup_{h\in\tilde{\mathcal H}_n}|R(h)-\hat R_S(h)|"
+    r"\;+\;|R(\hat h)-R(\tilde h)|"
+)
 
 NK_NOISE_VARIANCE = 32.0  # x2 ~ N(0, (32 / D) I_D), as in Nagarajan & Kolter (2019)
 
 #: What the paper's statements are about (for Claim.paper_setup).
 SETUPS = {
     "linear": "min-norm interpolation, Gaussian x, spiked covariance (Bartlett et al. 2020 benign regime), "
-              "asymptotic statement (no numbers)",
+    "asymptotic statement (no numbers)",
     "nk": "Nagarajan & Kolter's hypersphere-free example: one gradient step, noise block D >> m (N&K 2019)",
 }
 

@@ -43,15 +43,29 @@ def rf_moments(test_features: np.ndarray, test_signal: np.ndarray, sigma: float)
     E y^2 = mean f*^2 + sigma^2; sd(y^2) = sqrt(2) E y^2 (f*(x) = x . theta* is Gaussian);
     E[y^2 |phi|^2] = mean (f*^2 + sigma^2) |phi|^2; tr Sigma_phi = mean |phi|^2; |Sigma_phi|_op by power iteration.
     """
-    sq_norms = (test_features ** 2).sum(axis=1)
-    mean_y2 = float(np.mean(test_signal ** 2)) + sigma ** 2
-    return ClassMoments(mean_y2, math.sqrt(2) * mean_y2, float(np.mean((test_signal ** 2 + sigma ** 2) * sq_norms)),
-                        float(sq_norms.mean()), top_eigenvalue(test_features))
+    sq_norms = (test_features**2).sum(axis=1)
+    mean_y2 = float(np.mean(test_signal**2)) + sigma**2
+    return ClassMoments(
+        mean_y2,
+        math.sqrt(2) * mean_y2,
+        float(np.mean((test_signal**2 + sigma**2) * sq_norms)),
+        float(sq_norms.mean()),
+        top_eigenvalue(test_features),
+    )
 
 
-def rf_decomposition(features: np.ndarray, gram: np.ndarray, cross: np.ndarray, signal: np.ndarray,
-                     noise: np.ndarray, test_signal: np.ndarray, sigma: float, ridge: float,
-                     moments: ClassMoments, delta: float = 0.05) -> dict:
+def rf_decomposition(
+    features: np.ndarray,
+    gram: np.ndarray,
+    cross: np.ndarray,
+    signal: np.ndarray,
+    noise: np.ndarray,
+    test_signal: np.ndarray,
+    sigma: float,
+    ridge: float,
+    moments: ClassMoments,
+    delta: float = 0.05,
+) -> dict:
     """The decomposition for theta = Phi^T (Phi Phi^T + n ridge I)^-1 y (ridge 0: the min-norm interpolator).
 
     features (n, N), gram = features features^T (n, n), cross = test_features features^T (m, n),
@@ -66,25 +80,42 @@ def rf_decomposition(features: np.ndarray, gram: np.ndarray, cross: np.ndarray, 
     try:
         factor = cho_factor(gram + n * ridge * np.eye(n), lower=True)
     except LinAlgError:
-        raise FloatingPointError("the random-features Gram matrix is singular: use more features "
-                                 "than samples or a positive ridge") from None
+        raise FloatingPointError(
+            "the random-features Gram matrix is singular: use more features than samples or a positive ridge"
+        ) from None
     y = signal + noise
     betas = cho_solve(factor, np.column_stack([y, signal]))
     thetas = features.T @ betas
     train_pred, test_pred = gram @ betas, cross @ betas
     train, s_train = np.mean((y[:, None] - train_pred) ** 2, axis=0).tolist()
-    risk, s_risk = (sigma ** 2 + np.mean((test_signal[:, None] - test_pred) ** 2, axis=0)).tolist()
+    risk, s_risk = (sigma**2 + np.mean((test_signal[:, None] - test_pred) ** 2, axis=0)).tolist()
     norm, s_norm = np.linalg.norm(thetas, axis=0).tolist()
     m = cross.shape[0]
     Bt = cho_solve(factor, cross.T)  # (n, m) = B^T
     residual = test_signal - test_pred[:, 1]
     eigs = np.linalg.eigvalsh(Bt @ Bt.T / m)
-    c_bound = coupling_tail_bound(0.0, float(np.linalg.norm(Bt @ residual)) / m, float(eigs.sum()),
-                                  float(eigs @ eigs), float(eigs[-1]), sigma, delta)
+    c_bound = coupling_tail_bound(
+        0.0,
+        float(np.linalg.norm(Bt @ residual)) / m,
+        float(eigs.sum()),
+        float(eigs @ eigs),
+        float(eigs[-1]),
+        sigma,
+        delta,
+    )
     s_uc, ball_uc = uc_bound(n, s_norm, moments), uc_bound(n, norm, moments)
     return {
-        "train_error": train, "test_risk": risk, "norm": norm, "surrogate_train": s_train,
-        "surrogate_risk": s_risk, "surrogate_norm": s_norm, "surrogate_uc": s_uc, "risk_gap": abs(risk - s_risk),
-        "coupling_bound": c_bound, "confidence": 1.0 - delta, "surrogate_bound": s_train + s_uc + c_bound,
-        "ball_uc": ball_uc, "ball_bound": train + ball_uc,
+        "train_error": train,
+        "test_risk": risk,
+        "norm": norm,
+        "surrogate_train": s_train,
+        "surrogate_risk": s_risk,
+        "surrogate_norm": s_norm,
+        "surrogate_uc": s_uc,
+        "risk_gap": abs(risk - s_risk),
+        "coupling_bound": c_bound,
+        "confidence": 1.0 - delta,
+        "surrogate_bound": s_train + s_uc + c_bound,
+        "ball_uc": ball_uc,
+        "ball_bound": train + ball_uc,
     }

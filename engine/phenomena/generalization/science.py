@@ -76,8 +76,9 @@ def spiked_spectrum(n: int, n_spikes: int, spike: float, tail_exponent: float) -
     check_arg("spiked_spectrum", "spike", spike, Interval(float, 0.0, None, closed="neither"))
     check_arg("spiked_spectrum", "tail_exponent", tail_exponent, Interval(float, 1.0, None))
     tail_dim = max(int(n), int(math.ceil(n ** float(tail_exponent) - 1e-9)))
-    return SpikedSpectrum(head=(float(spike),) * int(n_spikes), tail_value=math.sqrt(n) / tail_dim,
-                          tail_dim=tail_dim)
+    return SpikedSpectrum(
+        head=(float(spike),) * int(n_spikes), tail_value=math.sqrt(n) / tail_dim, tail_dim=tail_dim
+    )
 
 
 def _gil_free_dsterf():
@@ -109,8 +110,12 @@ def tridiagonal_eigenvalues(diag: np.ndarray, off: np.ndarray) -> np.ndarray:
     if _DSTERF is not None:
         e = np.array(off, dtype=np.float64, order="C")
         n, info = ctypes.c_int(d.size), ctypes.c_int(0)
-        _DSTERF(ctypes.byref(n), d.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
-                e.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), ctypes.byref(info))
+        _DSTERF(
+            ctypes.byref(n),
+            d.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+            e.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+            ctypes.byref(info),
+        )
         values, status = d, info.value
     else:
         values, status = lapack.dsterf(d, np.asarray(off, dtype=np.float64))
@@ -129,7 +134,7 @@ def wishart_eigenvalues(n: int, df: int, rng: np.random.Generator) -> np.ndarray
     check_arg("wishart_eigenvalues", "df", df, Interval(int, n, None))
     diag = np.sqrt(rng.chisquare(df - np.arange(n)))
     sub = np.sqrt(rng.chisquare(n - 1 - np.arange(n - 1))) if n > 1 else np.zeros(0)
-    return tridiagonal_eigenvalues(diag ** 2 + np.concatenate([[0.0], sub ** 2]), sub * diag[:-1])
+    return tridiagonal_eigenvalues(diag**2 + np.concatenate([[0.0], sub**2]), sub * diag[:-1])
 
 
 @dataclass(frozen=True)
@@ -180,20 +185,24 @@ def sample_linear(n: int, spectrum: SpikedSpectrum, sigma: float, rng: np.random
 
 def explicit_features(n: int, spectrum: SpikedSpectrum, rng: np.random.Generator) -> np.ndarray:
     """Explicit inputs X (n, p) with rows ~ N(0, Sigma): spikes first, then the tail. Reference path."""
-    scales = np.concatenate([np.sqrt(spectrum.head), np.full(spectrum.tail_dim, math.sqrt(spectrum.tail_value))])
+    scales = np.concatenate(
+        [np.sqrt(spectrum.head), np.full(spectrum.tail_dim, math.sqrt(spectrum.tail_value))]
+    )
     return rng.standard_normal((n, spectrum.dim)) * scales
 
 
-def linear_sample_from_features(X: np.ndarray, spectrum: SpikedSpectrum, noise: np.ndarray,
-                                sigma: float) -> LinearSample:
+def linear_sample_from_features(
+    X: np.ndarray, spectrum: SpikedSpectrum, noise: np.ndarray, sigma: float
+) -> LinearSample:
     """The rotated sample of explicit features X (n, p) and noise (n,): O = eigenvectors of X_t X_t^T."""
     n, p = X.shape
     check_arg("linear_sample_from_features", "p", p, Interval(int, len(spectrum.head) + n, None))
     k = len(spectrum.head)
     tail = X[:, k:]
     kappa, O = np.linalg.eigh(tail @ tail.T)
-    return LinearSample(spectrum, O.T @ X[:, :k], kappa, target_vector(k), O.T @ np.asarray(noise, float),
-                        float(sigma))
+    return LinearSample(
+        spectrum, O.T @ X[:, :k], kappa, target_vector(k), O.T @ np.asarray(noise, float), float(sigma)
+    )
 
 
 # ----------------------------------------------------------------------------- fitting (dual form)
@@ -242,7 +251,9 @@ class DualPredictor:
 def dual_predictor(sample: LinearSample, beta: np.ndarray) -> DualPredictor:
     """theta = X^T beta for beta (n,)."""
     head = sample.head_features.T @ beta
-    return DualPredictor(head, np.sqrt(sample.tail_gram) * beta, sample.head_features @ head + sample.tail_gram * beta)
+    return DualPredictor(
+        head, np.sqrt(sample.tail_gram) * beta, sample.head_features @ head + sample.tail_gram * beta
+    )
 
 
 def head_part(sample: LinearSample, predictor: DualPredictor) -> DualPredictor:
@@ -253,8 +264,11 @@ def head_part(sample: LinearSample, predictor: DualPredictor) -> DualPredictor:
 def population_risk(sample: LinearSample, predictor: DualPredictor) -> float:
     """R(theta) = sigma^2 + sum_i head_i (theta_i - theta*_i)^2 + lam_t |theta_tail|^2 (closed form)."""
     diff = predictor.head - sample.theta_star
-    return sample.sigma ** 2 + float(np.asarray(sample.spectrum.head) @ diff ** 2) \
+    return (
+        sample.sigma**2
+        + float(np.asarray(sample.spectrum.head) @ diff**2)
         + sample.spectrum.tail_value * predictor.tail_sq
+    )
 
 
 def empirical_risk(sample: LinearSample, predictor: DualPredictor) -> float:
@@ -275,19 +289,21 @@ def min_norm_interpolator(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return X.T @ np.linalg.solve(X @ X.T, y)
 
 
-def linear_moments(spectrum: SpikedSpectrum, theta_star: np.ndarray, sigma: float,
-                   head_only: bool) -> ClassMoments:
+def linear_moments(
+    spectrum: SpikedSpectrum, theta_star: np.ndarray, sigma: float, head_only: bool
+) -> ClassMoments:
     """Closed-form moments for Gaussian x and y = x . theta* + eps (theta* in the spikes).
 
     E y^2 = sigma^2 + theta*^T Sigma theta*; sd(y^2) = sqrt(2) E y^2 (y is centred Gaussian);
     E[y^2 |x_C|^2] = E y^2 tr Sigma_C + 2 |(Sigma theta*)_C|^2 (Isserlis).
     """
     head = np.asarray(spectrum.head)
-    mean_y2 = sigma ** 2 + float(head @ theta_star ** 2)
+    mean_y2 = sigma**2 + float(head @ theta_star**2)
     trace = spectrum.trace(head_only)
     cross = 2 * float(((head * theta_star) ** 2).sum())
-    return ClassMoments(mean_y2, math.sqrt(2) * mean_y2, mean_y2 * trace + cross, trace,
-                        spectrum.op_norm(head_only))
+    return ClassMoments(
+        mean_y2, math.sqrt(2) * mean_y2, mean_y2 * trace + cross, trace, spectrum.op_norm(head_only)
+    )
 
 
 # ----------------------------------------------------------------------------- the coupling term as a form in eps
@@ -333,7 +349,7 @@ def _m_diag_m(inverse: KernelInverse, gamma: np.ndarray) -> DiagPlusLowRank:
     S[:k, :k] = Ci @ E @ Ci
     S[:k, k:] = -Ci
     S[k:, :k] = -Ci
-    return DiagPlusLowRank(gamma / kappa ** 2, np.column_stack([P, Q]), S)
+    return DiagPlusLowRank(gamma / kappa**2, np.column_stack([P, Q]), S)
 
 
 # ----------------------------------------------------------------------------- exact uniform deviation
@@ -349,7 +365,7 @@ def deviation_problem(sample: LinearSample, head_only: bool = False):
     """
     n, lam, D = sample.n, sample.spectrum.tail_value, np.asarray(sample.spectrum.head)
     U, y, root = sample.head_features, sample.y, np.sqrt(sample.tail_gram)
-    c = sample.sigma ** 2 + float(D @ sample.theta_star ** 2) - float(y @ y) / n
+    c = sample.sigma**2 + float(D @ sample.theta_star**2) - float(y @ y) / n
     H = np.diag(D) - U.T @ U / n
     g_head = D * sample.theta_star - U.T @ y / n
     if head_only:
@@ -359,7 +375,9 @@ def deviation_problem(sample: LinearSample, head_only: bool = False):
     return c, Q, g_head, -root * y / n
 
 
-def exact_uniform_deviation(sample: LinearSample, radius: float, head_only: bool = False) -> tuple[float, float]:
+def exact_uniform_deviation(
+    sample: LinearSample, radius: float, head_only: bool = False
+) -> tuple[float, float]:
     """sup over {theta (in the spikes if head_only), |theta|_2 <= radius} of |R(theta) - R^_S(theta)|:
     a certified (lower, upper) pair from :func:`uniform_deviation`."""
     c, Q, g_head, g_tail = deviation_problem(sample, head_only)
@@ -396,27 +414,50 @@ def decomposition(sample: LinearSample, ridge: float = 0.0, delta: float = 0.05)
     rows = []
     for name, surrogate, moments, radius, coupling, (sup_low, sup_up) in (
         ("denoising", denoised, full, star, denoising_coupling(sample, inverse, denoised), full_sup),
-        ("head", head_part(sample, fit), linear_moments(spectrum, sample.theta_star, sample.sigma, True),
-         HEAD_RADIUS_FACTOR * star, head_coupling(sample, inverse),
-         exact_uniform_deviation(sample, HEAD_RADIUS_FACTOR * star, head_only=True)),
+        (
+            "head",
+            head_part(sample, fit),
+            linear_moments(spectrum, sample.theta_star, sample.sigma, True),
+            HEAD_RADIUS_FACTOR * star,
+            head_coupling(sample, inverse),
+            exact_uniform_deviation(sample, HEAD_RADIUS_FACTOR * star, head_only=True),
+        ),
     ):
-        s_train, s_risk, s_norm = empirical_risk(sample, surrogate), population_risk(sample, surrogate), \
-            euclidean_norm(surrogate)
+        s_train, s_risk, s_norm = (
+            empirical_risk(sample, surrogate),
+            population_risk(sample, surrogate),
+            euclidean_norm(surrogate),
+        )
         offset, b, A = coupling
-        c_bound = coupling_tail_bound(offset, float(np.linalg.norm(b)), A.trace(), A.trace_sq(),
-                                      A.op_norm_upper(), sample.sigma, delta)
+        c_bound = coupling_tail_bound(
+            offset, float(np.linalg.norm(b)), A.trace(), A.trace_sq(), A.op_norm_upper(), sample.sigma, delta
+        )
         s_uc = uc_bound(n, radius, moments)
-        rows.append({
-            "surrogate": name, "train_error": train, "test_risk": risk, "norm": norm,
-            "surrogate_train": s_train, "surrogate_risk": s_risk, "surrogate_norm": s_norm,
-            "surrogate_radius": radius, "surrogate_in_class": bool(s_norm <= radius * (1 + 1e-12)),
-            "surrogate_uc": s_uc, "surrogate_sup": sup_up, "surrogate_sup_gap": sup_up - sup_low,
-            "surrogate_deviation": abs(s_risk - s_train), "risk_gap": abs(risk - s_risk),
-            "coupling_bound": c_bound, "confidence": 1.0 - delta,
-            "surrogate_bound": s_train + s_uc + c_bound, "surrogate_sup_bound": s_train + sup_up + c_bound,
-            "ball_uc": ball_uc, "ball_sup": ball_up, "ball_sup_gap": ball_up - ball_low,
-            "ball_deviation": abs(risk - train), "ball_bound": train + ball_uc,
-        })
+        rows.append(
+            {
+                "surrogate": name,
+                "train_error": train,
+                "test_risk": risk,
+                "norm": norm,
+                "surrogate_train": s_train,
+                "surrogate_risk": s_risk,
+                "surrogate_norm": s_norm,
+                "surrogate_radius": radius,
+                "surrogate_in_class": bool(s_norm <= radius * (1 + 1e-12)),
+                "surrogate_uc": s_uc,
+                "surrogate_sup": sup_up,
+                "surrogate_sup_gap": sup_up - sup_low,
+                "surrogate_deviation": abs(s_risk - s_train),
+                "risk_gap": abs(risk - s_risk),
+                "coupling_bound": c_bound,
+                "confidence": 1.0 - delta,
+                "surrogate_bound": s_train + s_uc + c_bound,
+                "surrogate_sup_bound": s_train + sup_up + c_bound,
+                "ball_uc": ball_uc,
+                "ball_sup": ball_up,
+                "ball_sup_gap": ball_up - ball_low,
+                "ball_deviation": abs(risk - train),
+                "ball_bound": train + ball_uc,
+            }
+        )
     return rows
-
-
