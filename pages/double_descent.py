@@ -12,15 +12,19 @@ from ui import show
 from ui.sidebar import scale
 
 st.title("Early stopping: double descent and how to remove it")
-st.caption("Heckel & Yilmaz, *Early Stopping in Deep Networks: Double Descent and How to Eliminate it*, ICLR 2021")
+st.caption(
+    "Heckel & Yilmaz, *Early Stopping in Deep Networks: Double Descent and How to Eliminate it*, ICLR 2021"
+)
 st.markdown(
     "Gradient descent learns each direction of the data on its own time scale $1/(\\eta_i s_i^2)$. "
     "Each direction has its own bias-variance trade-off; the risk is their **sum**. When a fast part has "
     "already started to overfit while a slow part is still learning, the sum shows a bump: **epoch-wise "
     "double descent**. Step sizes $\\eta_i \\propto 1/s_i^2$ align the time scales and the bump vanishes."
 )
-st.latex(r"R(t)=\sigma^2+\sum_i \Big[\underbrace{s_i^2\theta_i^2(1-\eta_i s_i^2)^{2t}}_{\text{bias}_i}"
-         r"+\underbrace{\tfrac{\sigma^2}{n}\big(1-(1-\eta_i s_i^2)^{t}\big)^2}_{\text{variance}_i}\Big]")
+st.latex(
+    r"R(t)=\sigma^2+\sum_i \Big[\underbrace{s_i^2\theta_i^2(1-\eta_i s_i^2)^{2t}}_{\text{bias}_i}"
+    r"+\underbrace{\tfrac{\sigma^2}{n}\big(1-(1-\eta_i s_i^2)^{t}\big)^2}_{\text{variance}_i}\Big]"
+)
 
 
 def _range(config_cls, field: str, low: float, high: float) -> tuple[float, float]:
@@ -44,16 +48,27 @@ if view == VIEWS[0]:
         noise = w.slider("noise std σ", "dd_noise", *_range(dd.LinearConfig, "noise_std", 0.0, 3.0), 1.0, 0.1)
         n = w.select_slider("training samples n", "dd_n", [25, 50, 100, 200, 400, 1000], 100)
     with c2:
-        ratio = w.slider("scale ratio s_fast / s_slow", "dd_ratio", *_range(dd.LinearConfig, "scale_ratio", 1.0, 50.0),
-                         20.0, 1.0)
+        ratio = w.slider(
+            "scale ratio s_fast / s_slow",
+            "dd_ratio",
+            *_range(dd.LinearConfig, "scale_ratio", 1.0, 50.0),
+            20.0,
+            1.0,
+        )
         lr = w.select_slider("step size η (fast group)", "dd_lr", [0.01, 0.03, 0.1, 0.3, 1.0, 2.5], 0.1)
     with c3:
         scaled = w.toggle("scale the slow group's step size", "dd_scaled", True)
     factors = ["equalise (ratio²)", "3", "10", "30", "100", "300", "1000", "3000", "10000"]
     with c3:
         factor = w.select_slider("its factor", "dd_factor", factors, factors[0], disabled=not scaled)
-    overrides = {"noise_std": noise, "n": n, "scale_ratio": ratio, "lr": lr, "scaled": scaled,
-                 "lr_factor": 0.0 if factor == factors[0] else float(factor)}
+    overrides = {
+        "noise_std": noise,
+        "n": n,
+        "scale_ratio": ratio,
+        "lr": lr,
+        "scaled": scaled,
+        "lr_factor": 0.0 if factor == factors[0] else float(factor),
+    }
     _setup("double_descent.linear")
     frame = show.run("double_descent.linear", overrides)
     if frame is not None:
@@ -61,7 +76,9 @@ if view == VIEWS[0]:
             st.error(message)
         show.chart("double_descent.linear", frame, "layers")
         show.chart("double_descent.linear", frame, "risk")
-        st.dataframe(readouts.bump_table(readouts.linear_bumps(frame), readouts.diverged_runs(frame)), hide_index=True)
+        st.dataframe(
+            readouts.bump_table(readouts.linear_bumps(frame), readouts.diverged_runs(frame)), hide_index=True
+        )
         st.markdown(
             "**What to notice.** The fast group (std 1) reaches its bias-variance optimum after about "
             "$1/\\eta$ steps; its variance then keeps rising while the slow group's bias is still high: "
@@ -75,7 +92,9 @@ if view == VIEWS[0]:
 elif view == VIEWS[1]:
     c1, c2 = st.columns(2)
     with c1:
-        noise = w.slider("label noise std", "dd_tl_noise", *_range(dd.TwoLayerConfig, "noise_std", 0.0, 5.0), 0.0, 0.5)
+        noise = w.slider(
+            "label noise std", "dd_tl_noise", *_range(dd.TwoLayerConfig, "noise_std", 0.0, 5.0), 0.0, 0.5
+        )
     with c2:
         hidden = w.select_slider("hidden width", "dd_width", [50, 100, 250, 500], 250)
     _setup("double_descent.two_layer")
@@ -93,8 +112,9 @@ elif view == VIEWS[1]:
             f"**What to notice.** Linear(50, {hidden}) → ReLU → Linear({hidden}, 1), second layer initialised ×0.01, "
             "full-batch GD. With one step size (8e-5) the L1 risk dips, rises and falls again: the two layers "
             "learn on different time scales. A first-layer step of 1e-6 should give a monotone curve (paper "
-            "Fig. 3: 14.5 → 6.4 → 9.9 → 6.06 with one step size; monotone to 5.74 when scaled). " + readouts.scaled_verdict(frame) +
-            " Our data and init are our own seeded draws (1000 test points), so levels differ from the paper's."
+            "Fig. 3: 14.5 → 6.4 → 9.9 → 6.06 with one step size; monotone to 5.74 when scaled). "
+            + readouts.scaled_verdict(frame)
+            + " Our data and init are our own seeded draws (1000 test points), so levels differ from the paper's."
         )
 
 elif view == VIEWS[2]:
@@ -107,10 +127,14 @@ elif view == VIEWS[2]:
         final = w.select_slider("final-layer step-size factor", "dd_final", [0.01, 0.1, 0.5, 2.0], 0.01)
     base = {"label_noise": noise, "width": width}
     _setup(dd.NETWORK_NAME)
-    frames = show.run_on_demand(dd.NETWORK_NAME, [base, {**base, "final_lr_scale": final}], key="dd_run") or [None]
+    frames = show.run_on_demand(dd.NETWORK_NAME, [base, {**base, "final_lr_scale": final}], key="dd_run") or [
+        None
+    ]
     if all(f is not None for f in frames):
         both = pd.concat(frames, ignore_index=True)
-        if (message := readouts.divergence_message(both, key="run", advice=readouts.NETWORK_ADVICE)) is not None:
+        if (
+            message := readouts.divergence_message(both, key="run", advice=readouts.NETWORK_ADVICE)
+        ) is not None:
             st.error(message)
         show.chart(dd.NETWORK_NAME, both, "error", key="quick")
         show.chart(dd.NETWORK_NAME, both, "train", key="quick")
@@ -131,19 +155,25 @@ elif view == VIEWS[2]:
         elif (message := dd.paper_data_message()) is not None:
             st.warning(message)
         else:
-            st.info(f"No paper run yet: `python -m engine precompute {dd.NETWORK_NAME} --preset paper` on a GPU.")
+            st.info(
+                f"No paper run yet: `python -m engine precompute {dd.NETWORK_NAME} --preset paper` on a GPU."
+            )
 
 else:
     c1, c2, c3 = st.columns(3)
     with c1:
         n = w.select_slider("training samples n", "dd_rf_n", [50, 100, 200], 100)
     with c2:
-        noise = w.slider("label noise std", "dd_rf_noise", *_range(dd.WidthConfig, "noise_std", 0.0, 1.0), 0.3, 0.1)
+        noise = w.slider(
+            "label noise std", "dd_rf_noise", *_range(dd.WidthConfig, "noise_std", 0.0, 1.0), 0.3, 0.1
+        )
     with c3:
         network = w.toggle("also train MLPs on digits (slow)", "dd_wnet", False)
     widths = tuple(sorted({5, 10, 20, 40, n // 2, n - 10, n - 5, n, n + 5, n + 10, 2 * n, 5 * n, 10 * n}))
     _setup("double_descent.width")
-    frame = show.run("double_descent.width", {"n": n, "noise_std": noise, "network": network, "widths": widths})
+    frame = show.run(
+        "double_descent.width", {"n": n, "noise_std": noise, "network": network, "widths": widths}
+    )
     if frame is not None:
         show.chart("double_descent.width", frame)
     st.markdown(

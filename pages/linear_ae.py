@@ -34,7 +34,8 @@ st.info(
     "uniform L2 uses their mean. Paper scale (MNIST) follows the reference code: reg = linspace(0.1, 0.9, 20), "
     "λᵢ = regᵢ² = 0.01 … 0.81, uniform mean(reg)² = 0.25. With MNIST's spectrum (σ²₁₉ ≈ 0.63, σ²₂₀ ≈ 0.61) "
     f"latents {', '.join(map(str, paper.mnist_collapse_approx()))} of that ladder collapse to zero (λᵢ ≥ σᵢ²), so "
-    "non-uniform L2 cannot go below about 0.1 axis alignment there; uniform L2 and RAG collapse nothing."
+    "non-uniform L2 cannot go below about 0.1 axis alignment there; uniform L2 and RAG collapse nothing.",
+    icon=":material/info:",  # an explicit icon: no emoji scan of the text (0.1-0.3 s on a cold start)
 )
 
 cols = st.columns(5)
@@ -56,19 +57,35 @@ with cols[4]:
     steps = w.select_slider("Steps", "lae_steps", [2000, 5000, 10000, 20000], 20000)
 
 overrides = dict(k=k, lam=lam, lr=lr, optimizer=optimizer, steps=steps)
-frame = show.run("linear_ae.dynamics", overrides)
-if frame is not None:
+TABS = {
+    "Axis alignment": ["alignment"],
+    "Distance to the ordered minimum": ["distance"],
+    "Subspace distance and loss": ["subspace", "loss"],
+}
+
+
+@st.fragment
+def dynamics(overrides: dict) -> None:
+    """The main chart. One training run feeds every tab; only the open tab is drawn (switching
+    tabs reruns this section alone and draws from the cached run)."""
+    frame = show.run("linear_ae.dynamics", overrides)
+    if frame is None:
+        return
     diverged = diverged_variants(frame)
     if diverged:
         st.error(
-            f"Training diverged for {', '.join(diverged)} at learning rate {lr:g}: lower the "
+            f"Training diverged for {', '.join(diverged)} at learning rate {overrides['lr']:g}: lower the "
             "learning rate. The charts show only the variants that stayed finite."
         )
-    tabs = st.tabs(["Axis alignment", "Distance to the ordered minimum", "Subspace distance and loss"])
-    for tab, charts in zip(tabs, [["alignment"], ["distance"], ["subspace", "loss"]]):
-        with tab:
-            for which in charts:
-                show.chart("linear_ae.dynamics", frame, which)
+    tabs = st.tabs(list(TABS), key="lae_tab", on_change="rerun")
+    for tab, charts in zip(tabs, TABS.values()):
+        if tab.open:
+            with tab:
+                for which in charts:
+                    show.chart("linear_ae.dynamics", frame, which)
+
+
+dynamics(overrides)
 
 st.markdown(
     "**What to notice.** *Uniform L2* drives the subspace distance to zero yet its alignment stalls "
@@ -83,15 +100,22 @@ st.markdown(
     "invariant, so its picture differs."
 )
 
-st.subheader("Which latent holds which principal axis")
-at_step = w.select_slider("Snapshot at step", "lae_at", [0, 200, 1000, 2000, 5000, 20000], 2000)
-snapshot = show.run("linear_ae.snapshot", {**overrides, "at_step": min(at_step, steps)})
-if snapshot is not None:
-    show.chart("linear_ae.snapshot", snapshot)
-    st.caption(
-        "A permutation matrix of ones means every principal axis has its own decoder column; the "
-        "ordered minimum is the identity. A diverged variant's panel says *diverged*."
-    )
+
+@st.fragment
+def snapshot_section(overrides: dict) -> None:
+    """Decoder-eigenvector cosines at one step; its slider reruns this section only."""
+    st.subheader("Which latent holds which principal axis")
+    at_step = w.select_slider("Snapshot at step", "lae_at", [0, 200, 1000, 2000, 5000, 20000], 2000)
+    snapshot = show.run("linear_ae.snapshot", {**overrides, "at_step": min(at_step, overrides["steps"])})
+    if snapshot is not None:
+        show.chart("linear_ae.snapshot", snapshot)
+        st.caption(
+            "A permutation matrix of ones means every principal axis has its own decoder column; the "
+            "ordered minimum is the identity. A diverged variant's panel says *diverged*."
+        )
+
+
+snapshot_section(overrides)
 
 with st.expander("Why so slow: non-uniform L2 visits a saddle with latents swapped (600k steps)"):
     saddle = show.run_on_demand("linear_ae.saddle")

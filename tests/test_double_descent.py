@@ -118,10 +118,14 @@ def test_quick_linear_simulation_shows_the_bump_too(linear_frame):
 
 
 def test_linear_frame_is_tidy_and_primitive(linear_frame):
-    assert {"t", "schedule", "source", "component", "group", "value", "diverged", "scale_ratio", "n"} <= set(linear_frame)
+    assert {"t", "schedule", "source", "component", "group", "value", "diverged", "scale_ratio", "n"} <= set(
+        linear_frame
+    )
     assert not linear_frame["diverged"].any()
     for col in linear_frame.columns:
-        assert linear_frame[col].map(type).isin([int, float, bool, str, np.float64, np.int64, np.bool_]).all(), col
+        assert (
+            linear_frame[col].map(type).isin([int, float, bool, str, np.float64, np.int64, np.bool_]).all()
+        ), col
 
 
 def test_bump_measure_on_known_shapes():
@@ -129,7 +133,14 @@ def test_bump_measure_on_known_shapes():
     monotone: nothing; two bumps: the one with the larger smaller side."""
     t = np.arange(7.0)
     b = sci.bump(t, np.array([5.0, 3.0, 1.0, 2.0, 3.0, 1.0, 0.0]))
-    assert (b.early_min, b.peak, b.rise, b.second_descent, b.peak_at, b.height) == (1.0, 3.0, 2.0, 3.0, 4.0, 2.0)
+    assert (b.early_min, b.peak, b.rise, b.second_descent, b.peak_at, b.height) == (
+        1.0,
+        3.0,
+        2.0,
+        3.0,
+        4.0,
+        2.0,
+    )
     assert b.relative_height == 2.0 and b.is_double_descent(1.9) and not b.is_double_descent(2.0)
     u = sci.bump(t, np.array([5.0, 3.0, 1.0, 2.0, 3.0, 4.0, 4.5]))
     assert (u.rise, u.second_descent, u.height, u.overfit, u.minimum) == (0.0, 0.0, 0.0, 3.5, 1.0)
@@ -154,6 +165,7 @@ def test_paper_fig2_has_its_small_bump():
     b = readouts.linear_bumps(f)[dd.SAME]
     assert 0.005 < b.rise < 0.05 and 15 <= b.peak_at <= 100 and b.second_descent > b.rise
 
+
 def test_equal_scales_show_no_bump():
     """scale_ratio = 1 makes both groups one time scale: no rise beyond 1e-9 after the minimum ends it."""
     f = dd.compute_linear(replace(dd.LINEAR_QUICK, scale_ratio=1.0, sim_seeds=0, scaled=False), RunContext())
@@ -166,7 +178,11 @@ def test_equal_scales_show_no_bump():
 
 def test_diverging_step_size_is_flagged_not_nan():
     f = dd.compute_linear(replace(dd.LINEAR_QUICK, lr=2.5), RunContext())
-    assert f["diverged"].all() and np.isfinite(f["value"]).all() and (f["value"].abs() <= sci.DIVERGENCE_CAP).all()
+    assert (
+        f["diverged"].all()
+        and np.isfinite(f["value"]).all()
+        and (f["value"].abs() <= sci.DIVERGENCE_CAP).all()
+    )
     assert "diverged" in readouts.divergence_message(f)
     charts.linear_layers(f).to_dict()
     # a too-large scaling factor diverges only the scaled run: lr_slow s^2 = 0.1 * 1e4 / 400 = 2.5 > 2
@@ -174,13 +190,20 @@ def test_diverging_step_size_is_flagged_not_nan():
     assert set(g.loc[g.diverged, "schedule"]) == {dd.SCALED}
 
 
-@pytest.mark.parametrize("field, value, allowed", [
-    ("n", 0, "an int in [1, 100000]"), ("noise_std", -0.5, "a float in [0, 100]"), ("lr", 0.0, "a float in (0, 100]"),
-])
+@pytest.mark.parametrize(
+    "field, value, allowed",
+    [
+        ("n", 0, "an int in [1, 100000]"),
+        ("noise_std", -0.5, "a float in [0, 100]"),
+        ("lr", 0.0, "a float in (0, 100]"),
+    ],
+)
 def test_linear_config_rejects_bad_values(field, value, allowed):
     with pytest.raises(ConfigError) as err:
         dd.LinearConfig(**{field: value})
-    assert str(err.value) == f"The '{field}' parameter of LinearConfig must be {allowed}. Got {value!r} instead."
+    assert (
+        str(err.value) == f"The '{field}' parameter of LinearConfig must be {allowed}. Got {value!r} instead."
+    )
 
 
 def test_science_functions_reject_bad_values():
@@ -309,7 +332,9 @@ def test_two_layer_bump_and_its_removal():
     same, scaled = bumps[dd.SAME], bumps[dd.SCALED]
     assert same.rise >= 0.5 and same.second_descent >= 0.5, same
     assert scaled.overfit <= 0.1, scaled
-    assert not any(len(v) for v in readouts.two_layer_spikes(f).values()) and readouts.spike_message(f) is None
+    assert (
+        not any(len(v) for v in readouts.two_layer_spikes(f).values()) and readouts.spike_message(f) is None
+    )
     assert readouts.scaled_verdict(f).startswith("Here the scaled run is monotone")
     charts.two_layer_risk(f).to_dict()
 
@@ -326,10 +351,13 @@ def test_random_features_peak_at_interpolation_threshold():
 
 def test_claims_hold_on_quick_presets(linear_frame, network_frames):
     """Every claim holds on its quick preset, and each names its paper setup."""
-    frames = {("double_descent.linear", "quick"): linear_frame, (dd.NETWORK_NAME, "quick"): network_frames[0],
-              (dd.NETWORK_NAME, "quick-scaled"): network_frames[1],
-              ("double_descent.two_layer", "quick"): engine.run("double_descent.two_layer"),
-              ("double_descent.width", "quick"): engine.run("double_descent.width")}
+    frames = {
+        ("double_descent.linear", "quick"): linear_frame,
+        (dd.NETWORK_NAME, "quick"): network_frames[0],
+        (dd.NETWORK_NAME, "quick-scaled"): network_frames[1],
+        ("double_descent.two_layer", "quick"): engine.run("double_descent.two_layer"),
+        ("double_descent.width", "quick"): engine.run("double_descent.width"),
+    }
     kinds = set()
     for name, claims in CLAIMS.items():
         assert engine.get_experiment(name).claims == claims
@@ -345,35 +373,61 @@ def test_claims_hold_on_quick_presets(linear_frame, network_frames):
 
 T = np.r_[0.0, np.geomspace(1, 1000, 60).round()]
 SHAPES = {  # curves over T with early values near 1.0
-    "down-up-down": 0.5 + 0.5 * np.exp(-T / 3) + 0.3 * np.exp(-((np.log(T + 1) - 3.5) ** 2)) - 0.2 * (T > 300),
+    "down-up-down": 0.5
+    + 0.5 * np.exp(-T / 3)
+    + 0.3 * np.exp(-((np.log(T + 1) - 3.5) ** 2))
+    - 0.2 * (T > 300),
     "overfits only": 0.5 + 0.5 * np.exp(-T / 3) + 0.3 * (1 - np.exp(-T / 50)),
     "descends only": 0.5 + 0.5 * np.exp(-T / 3) + 0.3 * np.exp(-T / 100),
 }
 
 
 def _linear_frame(same: np.ndarray, scaled: np.ndarray) -> pd.DataFrame:
-    rows = [pd.DataFrame({"t": T, "component": "risk", "group": "all", "value": v, "value_se": 0.0, "source": src,
-                          "schedule": sch, "diverged": False})
-            for sch, v in ((dd.SAME, same), (dd.SCALED, scaled)) for src in ("closed form", "simulated GD")]
+    rows = [
+        pd.DataFrame(
+            {
+                "t": T,
+                "component": "risk",
+                "group": "all",
+                "value": v,
+                "value_se": 0.0,
+                "source": src,
+                "schedule": sch,
+                "diverged": False,
+            }
+        )
+        for sch, v in ((dd.SAME, same), (dd.SCALED, scaled))
+        for src in ("closed form", "simulated GD")
+    ]
     return pd.concat(rows, ignore_index=True)
 
 
 def _two_layer_frame(same: np.ndarray, scaled: np.ndarray) -> pd.DataFrame:
     """L1 risks on the two-layer scale (start ~13)."""
-    return pd.concat([pd.DataFrame({"step": T.astype(int), "l1_risk": 13 * v, "schedule": sch, "diverged": False})
-                      for sch, v in ((dd.SAME, same), (dd.SCALED, scaled))], ignore_index=True)
+    return pd.concat(
+        [
+            pd.DataFrame({"step": T.astype(int), "l1_risk": 13 * v, "schedule": sch, "diverged": False})
+            for sch, v in ((dd.SAME, same), (dd.SCALED, scaled))
+        ],
+        ignore_index=True,
+    )
 
 
 def _network_frame(curve: np.ndarray) -> pd.DataFrame:
     """Test error on the CIFAR scale (a bump of 0.3 x 0.3 = 0.09 up and 0.06 down)."""
-    return pd.DataFrame({"epoch": T + 1, "test_error": 0.3 * curve, "test_error_smooth": 0.3 * curve, "diverged": False})
+    return pd.DataFrame(
+        {"epoch": T + 1, "test_error": 0.3 * curve, "test_error_smooth": 0.3 * curve, "diverged": False}
+    )
 
 
 def _bump_claims():
     by_id = {c.id: c for claims in CLAIMS.values() for c in claims}
     return {
         "dd.linear_bump": (by_id["dd.linear_bump"], lambda v: _linear_frame(v, SHAPES["descends only"])),
-        "dd.two_layer_bump": (by_id["dd.two_layer_bump"], lambda v: _two_layer_frame(v, SHAPES["descends only"])),
+        "dd.two_layer_bump": (
+            by_id["dd.two_layer_bump"],
+            lambda v: _two_layer_frame(v, SHAPES["descends only"]),
+        ),
         "dd.network_bump": (by_id["dd.network_bump"], _network_frame),
     }
 
@@ -435,7 +489,9 @@ def test_two_layer_instability_is_not_a_bump():
     f = dd.compute_two_layer(replace(dd.TWO_LAYER_QUICK, hidden=500, steps=30, points=30), RunContext())
     found = readouts.two_layer_spikes(f)
     assert len(found[dd.SAME]) and len(found[dd.SCALED])
-    assert all(np.isnan(c.measure(f)) and not c.holds(c.measure(f)) for c in CLAIMS["double_descent.two_layer"])
+    assert all(
+        np.isnan(c.measure(f)) and not c.holds(c.measure(f)) for c in CLAIMS["double_descent.two_layer"]
+    )
     assert "Unstable" in readouts.spike_message(f) and "**not** monotone" in readouts.scaled_verdict(f)
     table = readouts.bump_table(readouts.two_layer_bumps(f), unstable=set(found))
     assert (table["shape"].str.startswith("unstable")).all() and (table["peak"] == "—").all()
@@ -475,7 +531,9 @@ def test_configs_declare_every_field_and_cross_field_rules():
 
     for cls in (dd.LinearConfig, dd.TwoLayerConfig, dd.NetworkConfig, dd.WidthConfig):
         assert undeclared_fields(cls) == [], cls
-    with pytest.raises(ConfigError, match="The 'arch' parameter of NetworkConfig must be 'mlp' for dataset 'mnist1d'"):
+    with pytest.raises(
+        ConfigError, match="The 'arch' parameter of NetworkConfig must be 'mlp' for dataset 'mnist1d'"
+    ):
         dd.NetworkConfig(dataset="mnist1d", arch="cnn")
     with pytest.raises(ConfigError, match="'widths' parameter of WidthConfig"):
         dd.WidthConfig(widths=(0, 5))
@@ -489,7 +547,12 @@ def test_estimates_refuse_the_huge_two_layer_config():
     assert exp.estimate(huge).bytes >= 1_000_000 * 4096 * 8
     with pytest.raises(ConfigError, match="n_test"):
         engine.run("double_descent.two_layer", huge)
-    for name in ("double_descent.linear", "double_descent.two_layer", dd.NETWORK_NAME, "double_descent.width"):
+    for name in (
+        "double_descent.linear",
+        "double_descent.two_layer",
+        dd.NETWORK_NAME,
+        "double_descent.width",
+    ):
         exp = engine.get_experiment(name)
         assert set(exp.setups) == set(exp.presets), name
         quick = exp.estimate(exp.presets["quick"])
@@ -507,8 +570,9 @@ def test_charts_encode_what_they_say(linear_frame, network_frames):
     assert not has_view(charts.network_error(both), mark="point")  # digits: no paper points
     cifar = both.assign(dataset="cifar10")
     paper_points = layer_with(charts.network_error(cifar), mark="point", field="test_error")
-    assert {(r["run"], r["epoch"], r["test_error"]) for r in paper_points["rows"]} == {(run, epoch, err) for run, _what, epoch, err in paper.CNN_REFERENCE}
-
+    assert {(r["run"], r["epoch"], r["test_error"]) for r in paper_points["rows"]} == {
+        (run, epoch, err) for run, _what, epoch, err in paper.CNN_REFERENCE
+    }
 
 
 def test_colours_mean_one_thing_on_every_setting(linear_frame, network_frames):
@@ -524,7 +588,7 @@ def test_colours_mean_one_thing_on_every_setting(linear_frame, network_frames):
         frame = pd.concat([network_frames[0], network_frames[1].assign(run=f"final layer x{factor:g}")])
         enc = charts.network_error(frame).to_dict()["layer"][0]["encoding"]["color"]
         domains.append((enc["scale"]["domain"], enc["scale"]["range"]))
-    assert domains[0] == domains[1] and domains[0][0][:len(charts.RUNS)] == list(charts.RUNS)
+    assert domains[0] == domains[1] and domains[0][0][: len(charts.RUNS)] == list(charts.RUNS)
 
 
 # --- the page ---------------------------------------------------------------------------------------
@@ -573,8 +637,18 @@ def test_page_paper_scale_shows_missing_data_and_in_progress_runs():
     assert not at.exception and any("CIFAR10" in x.value for x in at.warning)
     folder = dd.checkpoint_dir(dd.NETWORK_PAPER)
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [{"epoch": e, "test_error": 0.3 - 0.01 * e, "test_loss": 1.0, "train_error": 0.5, "train_loss": 1.0,
-             "lr_final": 0.1, "diverged": False} for e in range(1, 6)]
+    rows = [
+        {
+            "epoch": e,
+            "test_error": 0.3 - 0.01 * e,
+            "test_loss": 1.0,
+            "train_error": 0.5,
+            "train_loss": 1.0,
+            "lr_final": 0.1,
+            "diverged": False,
+        }
+        for e in range(1, 6)
+    ]
     (folder / "history.json").write_text(__import__("json").dumps({"epoch": 5, "done": False, "rows": rows}))
     progress = dd.paper_progress()
     assert list(progress["epoch"]) == [1, 2, 3, 4, 5] and (progress["dataset"] == "cifar10").all()

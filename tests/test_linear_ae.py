@@ -454,3 +454,33 @@ def test_decoder_images_on_digits():
     frame = engine.run("linear_ae.decoders", {"steps": 1500, "k": 4})
     assert set(frame["latent"]) == {1, 2, 3, 4} and len(frame) == 4 * 64
     assert frame["minimum_distance"].iloc[0] < 0.01  # RAG + ladder: ordered axes within 1500 steps
+
+
+# ----------------------------------------------------------------------------- the page's first view
+
+
+def test_page_first_view_draws_the_open_tab_and_the_heatmap_from_one_run():
+    """Issue 14: the first view draws only the open tab (alignment) and the snapshot heatmap;
+    another tab is drawn from the same cached training run, not a second one."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    page = str(Path(__file__).resolve().parent.parent / "pages" / "linear_ae.py")
+    at = AppTest.from_file(page, default_timeout=60)
+    at.query_params["lae_steps"] = "2000"
+    at.run()
+    assert not at.exception and not at.error
+    assert [len(t.get("vega_lite_chart")) for t in at.tabs] == [1, 0, 0]
+    on_demand = [
+        ("linear_ae.saddle", None),
+        ("linear_ae.scaling", {"optimizer": "sgd"}),
+        ("linear_ae.decoders", {"variant": "non_uniform+rotation"}),
+    ]  # drawn only when cached
+    shown = sum(engine.is_cached(name, overrides) for name, overrides in on_demand)
+    assert len(at.get("vega_lite_chart")) == 2 + shown  # the open tab + the |cos| heatmap below the tabs
+    assert engine.is_cached("linear_ae.dynamics", {"steps": 2000})  # the tab switch below only loads it
+    at.session_state["lae_tab"] = "Subspace distance and loss"
+    at.run()
+    assert not at.exception and not at.error
+    assert [len(t.get("vega_lite_chart")) for t in at.tabs] == [0, 0, 2]

@@ -88,56 +88,114 @@ def rf_peak_ratio(frame: pd.DataFrame) -> float:
     return float(rf.loc[rf["value"].idxmax(), "width"]) / float(frame["n"].iloc[0])
 
 
-_fig3_height = min(paper.TWO_LAYER["peak"] - paper.TWO_LAYER["early minimum"],
-                   paper.TWO_LAYER["peak"] - paper.TWO_LAYER["final"])
-_cnn_height = min(paper.CNN_BASE["peak"] - paper.CNN_BASE["early minimum"], paper.CNN_BASE["peak"] - paper.CNN_BASE["final"])
+_fig3_height = min(
+    paper.TWO_LAYER["peak"] - paper.TWO_LAYER["early minimum"],
+    paper.TWO_LAYER["peak"] - paper.TWO_LAYER["final"],
+)
+_cnn_height = min(
+    paper.CNN_BASE["peak"] - paper.CNN_BASE["early minimum"], paper.CNN_BASE["peak"] - paper.CNN_BASE["final"]
+)
 
 CLAIMS: dict[str, tuple[Claim, ...]] = {
     "double_descent.linear": (
-        Claim("dd.linear_bump",
-              "With one step size the excess risk falls, rises and falls again: rise and second descent both "
-              f"exceed {LINEAR_MARGIN:.0%} of the early minimum (measure: the smaller of the two / early minimum).",
-              "double_descent.linear", linear_relative_height, lambda v: v > LINEAR_MARGIN,
-              unit="x early minimum", paper_setup=paper.FIG2_SETUP),
-        Claim("dd.linear_scaled_no_bump",
-              f"Step sizes proportional to 1/s_i^2 remove the bump (smaller side below {LINEAR_MARGIN:.0%} of the early minimum).",
-              "double_descent.linear", lambda f: linear_relative_height(f, SCALED), lambda v: v < LINEAR_MARGIN,
-              paper_value=0.0, unit="x early minimum", paper_setup=paper.FIG2_SETUP),
-        Claim("dd.linear_scaled_lower",
-              "Scaled step sizes reach a lower risk than one step size does at any time (ratio of the minima < 0.95).",
-              "double_descent.linear", linear_scaled_ratio, lambda v: v < 0.95, unit="ratio",
-              paper_setup=paper.FIG2_SETUP),
-        Claim("dd.linear_start",
-              "Sanity: at t = 0 simulated GD and the closed form agree (both are the risk of w = 0; relative gap < 1e-9).",
-              "double_descent.linear", linear_start_gap, lambda v: v < 1e-9, paper_value=0.0, unit="relative gap",
-              kind="sanity"),
+        Claim(
+            "dd.linear_bump",
+            "With one step size the excess risk falls, rises and falls again: rise and second descent both "
+            f"exceed {LINEAR_MARGIN:.0%} of the early minimum (measure: the smaller of the two / early minimum).",
+            "double_descent.linear",
+            linear_relative_height,
+            lambda v: v > LINEAR_MARGIN,
+            unit="x early minimum",
+            paper_setup=paper.FIG2_SETUP,
+        ),
+        Claim(
+            "dd.linear_scaled_no_bump",
+            f"Step sizes proportional to 1/s_i^2 remove the bump (smaller side below {LINEAR_MARGIN:.0%} of the early minimum).",
+            "double_descent.linear",
+            lambda f: linear_relative_height(f, SCALED),
+            lambda v: v < LINEAR_MARGIN,
+            paper_value=0.0,
+            unit="x early minimum",
+            paper_setup=paper.FIG2_SETUP,
+        ),
+        Claim(
+            "dd.linear_scaled_lower",
+            "Scaled step sizes reach a lower risk than one step size does at any time (ratio of the minima < 0.95).",
+            "double_descent.linear",
+            linear_scaled_ratio,
+            lambda v: v < 0.95,
+            unit="ratio",
+            paper_setup=paper.FIG2_SETUP,
+        ),
+        Claim(
+            "dd.linear_start",
+            "Sanity: at t = 0 simulated GD and the closed form agree (both are the risk of w = 0; relative gap < 1e-9).",
+            "double_descent.linear",
+            linear_start_gap,
+            lambda v: v < 1e-9,
+            paper_value=0.0,
+            unit="relative gap",
+            kind="sanity",
+        ),
     ),
     "double_descent.two_layer": (
-        Claim("dd.two_layer_bump",
-              f"Same step size: the L1 test risk falls, rises and falls again, both by more than {TWO_LAYER_MARGIN} "
-              "(measure: the smaller of rise and second descent; NaN if the run spiked above its start).",
-              "double_descent.two_layer", two_layer_height, lambda v: v > TWO_LAYER_MARGIN,
-              paper_value=_fig3_height, unit="L1 risk", paper_setup=paper.TWO_LAYER_SETUP),
-        Claim("dd.two_layer_scaled",
-              "Small first-layer step size: the L1 risk never rises by more than 0.1 above its lowest value so far.",
-              "double_descent.two_layer", two_layer_scaled_rise, lambda v: v < 0.1,
-              paper_value=0.0, unit="L1 risk", paper_setup=paper.TWO_LAYER_SETUP),
+        Claim(
+            "dd.two_layer_bump",
+            f"Same step size: the L1 test risk falls, rises and falls again, both by more than {TWO_LAYER_MARGIN} "
+            "(measure: the smaller of rise and second descent; NaN if the run spiked above its start).",
+            "double_descent.two_layer",
+            two_layer_height,
+            lambda v: v > TWO_LAYER_MARGIN,
+            paper_value=_fig3_height,
+            unit="L1 risk",
+            paper_setup=paper.TWO_LAYER_SETUP,
+        ),
+        Claim(
+            "dd.two_layer_scaled",
+            "Small first-layer step size: the L1 risk never rises by more than 0.1 above its lowest value so far.",
+            "double_descent.two_layer",
+            two_layer_scaled_rise,
+            lambda v: v < 0.1,
+            paper_value=0.0,
+            unit="L1 risk",
+            paper_setup=paper.TWO_LAYER_SETUP,
+        ),
     ),
     NETWORK: (
-        Claim("dd.network_bump",
-              f"Base step sizes: the smoothed test error falls, rises and falls again, both by more than "
-              f"{NETWORK_MARGIN} (measure: the smaller of rise and second descent).",
-              NETWORK, network_height, lambda v: v > NETWORK_MARGIN,
-              paper_value=_cnn_height, unit="test error", paper_setup=paper.CNN_SETUP),
-        Claim("dd.network_scaled",
-              f"A 100x smaller final-layer step size removes the bump (smaller of rise and second descent "
-              f"below {NETWORK_MARGIN}).",
-              NETWORK, network_height, lambda v: v < NETWORK_MARGIN, paper_value=0.0, unit="test error",
-              preset="quick-scaled", paper_setup=paper.CNN_SETUP + ", final layer lr 0.001"),
+        Claim(
+            "dd.network_bump",
+            f"Base step sizes: the smoothed test error falls, rises and falls again, both by more than "
+            f"{NETWORK_MARGIN} (measure: the smaller of rise and second descent).",
+            NETWORK,
+            network_height,
+            lambda v: v > NETWORK_MARGIN,
+            paper_value=_cnn_height,
+            unit="test error",
+            paper_setup=paper.CNN_SETUP,
+        ),
+        Claim(
+            "dd.network_scaled",
+            f"A 100x smaller final-layer step size removes the bump (smaller of rise and second descent "
+            f"below {NETWORK_MARGIN}).",
+            NETWORK,
+            network_height,
+            lambda v: v < NETWORK_MARGIN,
+            paper_value=0.0,
+            unit="test error",
+            preset="quick-scaled",
+            paper_setup=paper.CNN_SETUP + ", final layer lr 0.001",
+        ),
     ),
     "double_descent.width": (
-        Claim("dd.rf_peak_at_n", "Min-norm random-features regression peaks at width = n (peak width / n).",
-              "double_descent.width", rf_peak_ratio, lambda v: 0.9 <= v <= 1.1, paper_value=1.0, unit="width / n",
-              paper_setup=paper.RF_SETUP),
+        Claim(
+            "dd.rf_peak_at_n",
+            "Min-norm random-features regression peaks at width = n (peak width / n).",
+            "double_descent.width",
+            rf_peak_ratio,
+            lambda v: 0.9 <= v <= 1.1,
+            paper_value=1.0,
+            unit="width / n",
+            paper_setup=paper.RF_SETUP,
+        ),
     ),
 }

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 #: Fig. 2 (linear model): feature stds (1, 0.15), theta* = (0.45, 3.0), n = 10, noise std 1,
 #: lr 0.1; the scaled run multiplies the second feature's step by 43.  Its bump is small.
-FIG2 = {"n": 10, "noise_std": 1.0, "feature_std": (1.0, 0.15), "theta": (0.45, 3.0), "lr": 0.1, "lr_factor": 43.0}
+FIG2 = {
+    "n": 10,
+    "noise_std": 1.0,
+    "feature_std": (1.0, 0.15),
+    "theta": (0.45, 3.0),
+    "lr": 0.1,
+    "lr_factor": 43.0,
+}
 FIG2_BUMP = (0.02, 0.03)  # the bump's size in the paper's plot (risk units), as read off the figure
 FIG2_SETUP = "Fig. 2: linear model, 2 features (stds 1, 0.15), n = 10, GD lr 0.1 (scaled: x43)"
 
@@ -20,8 +27,18 @@ TWO_LAYER_REFERENCE = (("early minimum", 6.4), ("peak", 9.9), ("final", 6.06), (
 #: The 5-layer CNN on CIFAR-10 with 20% label noise (9-epoch smoothed test error).
 CNN_SETUP = "CIFAR-10, 20% label noise, 5-layer CNN (w = 64), SGD 4000+ epochs"
 CNN_BASE = {"early minimum": 0.199, "early minimum at": 30, "peak": 0.295, "peak at": 170, "final": 0.263}
-CNN_SMALL_FINAL = {"minimum": 0.159, "minimum at": 64, "later": 0.244}  # final layer lr 0.001: no second descent
-CNN_LARGE_FINAL = {"early minimum": 0.222, "early minimum at": 25, "peak": 0.310, "peak at": 212, "final": 0.278}
+CNN_SMALL_FINAL = {
+    "minimum": 0.159,
+    "minimum at": 64,
+    "later": 0.244,
+}  # final layer lr 0.001: no second descent
+CNN_LARGE_FINAL = {
+    "early minimum": 0.222,
+    "early minimum at": 25,
+    "peak": 0.310,
+    "peak at": 212,
+    "final": 0.278,
+}
 #: (run, what, epoch, test error) drawn as points on CIFAR-10 charts; runs named as our frames name them.
 CNN_REFERENCE = (
     ("final layer x1", "early minimum", 30, 0.199),

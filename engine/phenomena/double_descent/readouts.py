@@ -25,8 +25,10 @@ def diverged_runs(frame: pd.DataFrame, key: str = "schedule") -> set[str]:
     return set(frame.loc[frame["diverged"].astype(bool), key].astype(str))
 
 
-LINEAR_ADVICE = ("A feature's step size must satisfy lr_i * s_i^2 < 2 (for the sampled data: lr_i below "
-                 "2 / largest eigenvalue). Lower the step size or the scaling factor.")
+LINEAR_ADVICE = (
+    "A feature's step size must satisfy lr_i * s_i^2 < 2 (for the sampled data: lr_i below "
+    "2 / largest eigenvalue). Lower the step size or the scaling factor."
+)
 NETWORK_ADVICE = "The training loss became infinite or NaN. Lower the step size or the final-layer factor."
 
 
@@ -78,7 +80,8 @@ def spike_message(frame: pd.DataFrame) -> str | None:
     start = float(frame.loc[frame["step"] == 0, "l1_risk"].iloc[0])
     return (
         f"Unstable gradient descent: the test risk spiked above its starting value ({start:.1f}) -- "
-        + "; ".join(parts) + ". That is a step size at the edge of stability for this width (the curvature "
+        + "; ".join(parts)
+        + ". That is a step size at the edge of stability for this width (the curvature "
         "grows with the hidden width), not a bias-variance bump, so the table shows no bump numbers for "
         "these runs, and a scaled run that spikes is not monotone. Lower the step sizes or the width."
     )
@@ -114,7 +117,9 @@ def _fmt(value: float) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:.4g}"
 
 
-def bump_table(bumps: dict[str, Bump], diverged: set[str] = frozenset(), unstable: set[str] = frozenset()) -> pd.DataFrame:
+def bump_table(
+    bumps: dict[str, Bump], diverged: set[str] = frozenset(), unstable: set[str] = frozenset()
+) -> pd.DataFrame:
     """One row of text per run (for the page): its shape, early minimum, peak, rise, second descent.
 
     A run in ``diverged`` or ``unstable`` gets its state as its shape and no numbers: its curve
@@ -131,7 +136,13 @@ def bump_table(bumps: dict[str, Bump], diverged: set[str] = frozenset(), unstabl
         bumpy = shape.startswith("down, up")  # a rounding-level bump gets no bump numbers
         values = (b.early_min, b.early_min_at, b.peak, b.peak_at) if bumpy else (nan,) * 4
         values += (b.rise, b.second_descent) if bumpy else (0.0, 0.0)
-        rows.append({"run": name, "shape": shape, **{c: _fmt(v) for c, v in zip(_COLUMNS, values + (b.minimum, b.final))}})
+        rows.append(
+            {
+                "run": name,
+                "shape": shape,
+                **{c: _fmt(v) for c, v in zip(_COLUMNS, values + (b.minimum, b.final))},
+            }
+        )
     return pd.DataFrame(rows, columns=["run", "shape", *_COLUMNS])
 
 

@@ -121,8 +121,15 @@ def linear_risk(
     """
     s, theta, lr = _check_linear_inputs("linear_risk", feature_std, theta, noise_std, n, lr)
     t = _floats(t)
-    t = np.asarray(check_arg("linear_risk", "t", t.ravel().tolist() if isinstance(t, np.ndarray) else t,
-                             Tuple(Interval(float, 0.0, None), min_len=1)), dtype=np.float64)
+    t = np.asarray(
+        check_arg(
+            "linear_risk",
+            "t",
+            t.ravel().tolist() if isinstance(t, np.ndarray) else t,
+            Tuple(Interval(float, 0.0, None), min_len=1),
+        ),
+        dtype=np.float64,
+    )
     q = 1.0 - lr * s**2
     with np.errstate(over="ignore", invalid="ignore"):
         qt = np.power(q[None, :], t[:, None])  # (T, d); q < 0 with integer t oscillates
@@ -150,7 +157,9 @@ def gd_iterates(X: np.ndarray, y: np.ndarray, lr: np.ndarray, t: np.ndarray) -> 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         decay = np.power((1.0 - lam)[:, None, :], t[None, :, None])  # (S, T, d)
         small = np.abs(lam) < 1e-12
-        gain = np.where(small[:, None, :], t[None, :, None], (1.0 - decay) / np.where(small, 1.0, lam)[:, None, :])
+        gain = np.where(
+            small[:, None, :], t[None, :, None], (1.0 - decay) / np.where(small, 1.0, lam)[:, None, :]
+        )
         u = np.matmul(gain * coeff[:, None, :], V.transpose(0, 2, 1))  # (S, T, d)
         return u * root, lam
 
@@ -294,13 +303,24 @@ def bump(t: np.ndarray, curve: np.ndarray) -> Bump:
     fall = curve - np.minimum.accumulate(curve[::-1])[::-1]  # above the lowest point still to come
     score = np.minimum(rise, fall)
     k = int(np.argmin(curve))
-    common = dict(final=float(curve[-1]), minimum=float(curve[k]), minimum_at=float(t[k]), overfit=float(rise.max()))
+    common = dict(
+        final=float(curve[-1]), minimum=float(curve[k]), minimum_at=float(t[k]), overfit=float(rise.max())
+    )
     if not score.max() > 0:
-        return Bump(early_min=nan, early_min_at=nan, peak=nan, peak_at=nan, rise=0.0, second_descent=0.0, **common)
+        return Bump(
+            early_min=nan, early_min_at=nan, peak=nan, peak_at=nan, rise=0.0, second_descent=0.0, **common
+        )
     j = int(np.argmax(score))
     i = int(np.argmin(curve[: j + 1]))
-    return Bump(early_min=float(curve[i]), early_min_at=float(t[i]), peak=float(curve[j]), peak_at=float(t[j]),
-                rise=float(rise[j]), second_descent=float(fall[j]), **common)
+    return Bump(
+        early_min=float(curve[i]),
+        early_min_at=float(t[i]),
+        peak=float(curve[j]),
+        peak_at=float(t[j]),
+        rise=float(rise[j]),
+        second_descent=float(fall[j]),
+        **common,
+    )
 
 
 def spikes(t: np.ndarray, curve: np.ndarray, factor: float = 1.0) -> np.ndarray:
@@ -338,7 +358,14 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def random_features_risk(
-    widths: Sequence[int], *, n: int, d: int, noise_std: float, n_test: int = 1000, seeds: int = 5, seed: int = 0
+    widths: Sequence[int],
+    *,
+    n: int,
+    d: int,
+    noise_std: float,
+    n_test: int = 1000,
+    seeds: int = 5,
+    seed: int = 0,
 ) -> np.ndarray:
     """Test MSE of min-norm least squares on p = width ReLU random features, (seeds, len(widths)).
 

@@ -44,8 +44,9 @@ def small_model_threads(device: str, dataset: str = "") -> int | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def layer_param_groups(body: Any, final: Any, lr: float, final_lr: float,
-                       weights_lr: float | None = None) -> list[dict[str, Any]]:
+def layer_param_groups(
+    body: Any, final: Any, lr: float, final_lr: float, weights_lr: float | None = None
+) -> list[dict[str, Any]]:
     """SGD param groups: every parameter of ``body`` at ``lr``, of the ``final`` layer at ``final_lr``.
 
     With ``weights_lr`` (the paper's "ff_large_lr": conv 0.05, BatchNorm 0.1, final 0.2) the body's
@@ -54,7 +55,9 @@ def layer_param_groups(body: Any, final: Any, lr: float, final_lr: float,
     """
     import torch
 
-    for name, value in (("lr", lr), ("final_lr", final_lr)) + ((("weights_lr", weights_lr),) if weights_lr else ()):
+    for name, value in (("lr", lr), ("final_lr", final_lr)) + (
+        (("weights_lr", weights_lr),) if weights_lr else ()
+    ):
         check_arg("layer_param_groups", name, value, Interval(float, 0.0, None, closed="neither"))
     final_group = {"params": list(final.parameters()), "lr": float(final_lr), "name": "final"}
     if weights_lr is None or weights_lr == lr:
@@ -75,8 +78,14 @@ def inverse_sqrt_factor(iteration: int, decay_iters: int) -> float:
     return 1.0 / math.sqrt(1.0 + iteration / decay_iters)
 
 
-def make_optimizer(body: Any, final: Any, lr: float, final_lr: float, decay_iters: int | None = None,
-                   weights_lr: float | None = None):
+def make_optimizer(
+    body: Any,
+    final: Any,
+    lr: float,
+    final_lr: float,
+    decay_iters: int | None = None,
+    weights_lr: float | None = None,
+):
     """Plain SGD (no momentum, no weight decay) with per-layer groups and, optionally, the
     inverse-square-root schedule stepped once per iteration.  Returns (optimizer, scheduler|None)."""
     import torch
@@ -128,8 +137,9 @@ def two_layer_net(d: int, hidden: int, init_second: float, seed: int):
     return first, second
 
 
-def train_two_layer(config: Any, lr_first: float, device: str = "cpu", progress: Progress = _quiet,
-                    label: str = "") -> pd.DataFrame:
+def train_two_layer(
+    config: Any, lr_first: float, device: str = "cpu", progress: Progress = _quiet, label: str = ""
+) -> pd.DataFrame:
     """Full-batch GD on sum_i (f(x_i) - y_i)^2; L1 and squared test risk at log-spaced steps.
 
     Reads ``d, hidden, n, n_test, s_max, noise_std, lr_second, init_second, steps, points, seed``
@@ -245,7 +255,12 @@ def random_crop_flip(images, pad: int, generator):
     dx = torch.randint(0, 2 * pad + 1, (B,), generator=generator).to(dev)
     rows = (dy[:, None] + torch.arange(H, device=dev))[:, None, :, None]
     cols = (dx[:, None] + torch.arange(W, device=dev))[:, None, None, :]
-    out = padded[torch.arange(B, device=dev)[:, None, None, None], torch.arange(C, device=dev)[None, :, None, None], rows, cols]
+    out = padded[
+        torch.arange(B, device=dev)[:, None, None, None],
+        torch.arange(C, device=dev)[None, :, None, None],
+        rows,
+        cols,
+    ]
     flip = (torch.rand(B, generator=generator) < 0.5).to(dev)
     return torch.where(flip[:, None, None, None], out.flip(3), out)
 
@@ -386,12 +401,24 @@ def _train_epoch(model, opt, sched, X, y, config: Any, gen) -> tuple[float, floa
 
 def _diverged_row(epoch: int) -> dict[str, Any]:
     nan = float("nan")
-    return {"epoch": epoch, "test_error": nan, "test_loss": nan, "train_error": nan, "train_loss": nan,
-            "lr_final": nan, "diverged": True}
+    return {
+        "epoch": epoch,
+        "test_error": nan,
+        "test_loss": nan,
+        "train_error": nan,
+        "train_loss": nan,
+        "lr_final": nan,
+        "diverged": True,
+    }
 
 
-def train_classifier(config: Any, device: str = "cpu", progress: Progress = _quiet,
-                     folder: Path | None = None, record: dict | None = None) -> pd.DataFrame:
+def train_classifier(
+    config: Any,
+    device: str = "cpu",
+    progress: Progress = _quiet,
+    folder: Path | None = None,
+    record: dict | None = None,
+) -> pd.DataFrame:
     """Train ``config``'s classifier; one row per evaluated epoch.
 
     Reads ``dataset, arch, width, label_noise, lr, final_lr_scale, conv_lr_scale, lr_decay_iters,
@@ -407,8 +434,14 @@ def train_classifier(config: Any, device: str = "cpu", progress: Progress = _qui
     X, y, Xt, yt = X.to(device), y.to(device), Xt.to(device), yt.to(device)
     body, final = build_classifier(config, X[:2])
     model = torch.nn.Sequential(body, final).to(device)
-    opt, sched = make_optimizer(body, final, config.lr, config.lr * config.final_lr_scale, config.lr_decay_iters,
-                                weights_lr=config.lr * config.conv_lr_scale)
+    opt, sched = make_optimizer(
+        body,
+        final,
+        config.lr,
+        config.lr * config.final_lr_scale,
+        config.lr_decay_iters,
+        weights_lr=config.lr * config.conv_lr_scale,
+    )
     gen = torch.Generator().manual_seed(config.seed)
     start, rows = 0, []
     keep = folder is not None and config.checkpoint_every > 0
@@ -426,13 +459,26 @@ def train_classifier(config: Any, device: str = "cpu", progress: Progress = _qui
             break
         if epoch % config.eval_every == 0 or epoch == config.epochs:
             test_error, test_loss = error_rate(model, Xt, yt)
-            rows.append({
-                "epoch": epoch, "test_error": test_error, "test_loss": test_loss, "train_error": train_error,
-                "train_loss": train_loss, "lr_final": opt.param_groups[-1]["lr"], "diverged": False,
-            })
+            rows.append(
+                {
+                    "epoch": epoch,
+                    "test_error": test_error,
+                    "test_loss": test_loss,
+                    "train_error": train_error,
+                    "train_loss": train_loss,
+                    "lr_final": opt.param_groups[-1]["lr"],
+                    "diverged": False,
+                }
+            )
         if keep and (epoch % config.checkpoint_every == 0 or epoch == config.epochs):
-            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                     "generator": gen.get_state(), "epoch": epoch, "rows": rows}
+            state = {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "generator": gen.get_state(),
+                "epoch": epoch,
+                "rows": rows,
+            }
             _save_checkpoint(Path(folder), record or {}, state, done=epoch == config.epochs)
         progress(epoch / config.epochs, f"epoch {epoch}/{config.epochs}")
     frame = pd.DataFrame(rows)

@@ -75,6 +75,7 @@ def _over_steps(frame: pd.DataFrame, column: str, title: str, log_y: bool) -> al
         return _note("Every variant diverged: nothing finite to draw. Lower the learning rate.")
     # Both distances are >= 0; rounding leaves -1e-16 at the optimum, and a log axis cannot show 0.
     data = data.assign(**{column: data[column].clip(lower=1e-16 if log_y else None)})
+    data = data[["variant", "name", "step", column]]  # only the drawn columns travel in the spec
     gone = diverged_variants(frame)
     scale = alt.Scale(type="log" if log_y else "linear", domain=_domain(data[column], log_y))
     chart = (

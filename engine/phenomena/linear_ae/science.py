@@ -253,25 +253,49 @@ class _Stack:
         )
 
 
-def _gradients(C2, P, stack: _Stack, out):
-    """Loss (+ RAG) gradients of a stack of models (layout of :class:`_Stack`), into ``out``.
+class _Gradients:
+    """Loss (+ RAG) gradients of a stack of models (layout of :class:`_Stack`) at the current ``P``.
 
     ``C2`` is 2C (d, d). With N = W1 C, A = W1 C W1^T and S = W2^T W2 (per model):
       dL/dW1   = -2 (W2^T C - S N) + 2 Lam W1 - G W1
       dL/dW2^T = -2 (N - A W2^T)   + 2 Lam W2^T - G W2^T,   G = (triu(A, 1) - triu(A, 1)^T) / 2
     The factors 2 are folded into C2 (so N2 = 2N, A2 = 2A) to save array passes in the hot loop.
+    Every intermediate has a buffer made once, and the views of ``P`` stay valid because training
+    updates ``P`` in place: a step is ~12 small BLAS/ufunc calls and no allocations.
     """
-    rows = stack.V * stack.k
-    W1, W2t = P[:rows], P[rows:]
-    PC2 = P.dot(C2)  # ndarray.dot: the same BLAS call as @ with less dispatch overhead
-    N2, B2 = PC2[:rows], PC2[rows:]
-    A2 = N2.dot(W1.T) * stack.block  # finite P keeps the cross blocks finite, so this zeroes them
-    coef_w1 = stack.two_lam if stack.rag_mask is None else stack.two_lam - A2 * stack.rag_mask
-    coef_w2 = A2 + coef_w1
-    S = W2t.dot(W2t.T) * stack.block
-    np.subtract(S.dot(N2) + coef_w1.dot(W1), B2, out=out[:rows])
-    np.subtract(coef_w2.dot(W2t), N2, out=out[rows:])
-    return out
+
+    def __init__(self, C2: np.ndarray, P: np.ndarray, stack: _Stack):
+        rows = stack.V * stack.k
+        self.C2, self.P, self.stack, self.rows = C2, P, stack, rows
+        self.W1, self.W2t = P[:rows], P[rows:]
+        self.W1T, self.W2tT = self.W1.T, self.W2t.T
+        self.PC2 = np.empty_like(P)
+        self.N2, self.B2 = self.PC2[:rows], self.PC2[rows:]
+        self.A2, self.S, self.coef_w1, self.coef_w2 = (np.empty((rows, rows)) for _ in range(4))
+        self.t1, self.t2 = np.empty((rows, P.shape[1])), np.empty((rows, P.shape[1]))
+
+    def __call__(self, out: np.ndarray) -> np.ndarray:
+        stack, dot = self.stack, np.dot
+        dot(self.P, self.C2, out=self.PC2)
+        A2 = dot(self.N2, self.W1T, out=self.A2)
+        A2 *= stack.block  # finite P keeps the cross blocks finite, so this zeroes them
+        coef_w1 = stack.two_lam
+        if stack.rag_mask is not None:
+            coef_w1 = np.subtract(
+                stack.two_lam, np.multiply(A2, stack.rag_mask, out=self.coef_w1), out=self.coef_w1
+            )
+        coef_w2 = np.add(A2, coef_w1, out=self.coef_w2)
+        S = dot(self.W2t, self.W2tT, out=self.S)
+        S *= stack.block
+        top = np.add(dot(S, self.N2, out=self.t1), dot(coef_w1, self.W1, out=self.t2), out=self.t1)
+        np.subtract(top, self.B2, out=out[: self.rows])
+        np.subtract(dot(coef_w2, self.W2t, out=self.t1), self.N2, out=out[self.rows :])
+        return out
+
+
+def _gradients(C2, P, stack: _Stack, out):
+    """The gradients of :class:`_Gradients` at ``P``, once, into ``out``."""
+    return _Gradients(C2, P, stack)(out)
 
 
 def loss_gradients(
@@ -335,7 +359,8 @@ def train_variants(
     stack = _Stack.build(k, lambdas, np.array([v.rotation for v in variants]))
     C2 = 2.0 * C
     lr = np.tile(np.repeat([v.lr for v in variants], k), 2)[:, None]  # (2Vk, 1)
-    grad = np.empty_like(P)
+    grad, update = np.empty_like(P), np.empty_like(P)
+    gradients = _Gradients(C2, P, stack)
     first, second = np.zeros_like(P), np.zeros_like(P)
     alive = np.ones(V, dtype=bool)
     snapshots: list[tuple[int, np.ndarray, np.ndarray]] = [(0, models.copy(), alive.copy())]
@@ -352,13 +377,18 @@ def train_variants(
 
     b1, b2 = ADAM_BETAS
     mu = NESTEROV_MOMENTUM
+    total = np.add.reduce  # ndarray.sum without its Python wrapper: the finiteness check below
+    reported = 0.0  # progress goes out in steps of 5 % (each report is a message to the browser)
     with np.errstate(all="ignore"):
         for t in range(1, steps + 1):
-            g = _gradients(C2, P, stack, grad)
+            g = gradients(grad)
             if optimizer == "sgd":  # torch's SGD(nesterov=True): buf = mu buf + g; step g + mu buf
                 first *= mu
                 first += g
-                P -= lr * (g + mu * first)
+                np.multiply(first, mu, out=update)  # P -= lr (g + mu first), without temporaries
+                np.add(g, update, out=update)
+                np.multiply(lr, update, out=update)
+                P -= update
             else:
                 first *= b1
                 first += (1 - b1) * g
@@ -366,7 +396,7 @@ def train_variants(
                 second += (1 - b2) * g * g
                 step_size = lr * (np.sqrt(1 - b2**t) / (1 - b1**t))
                 P -= step_size * first / (np.sqrt(second) + ADAM_EPS * np.sqrt(1 - b2**t))
-            if not math.isfinite(P.sum()):  # checked every step: a non-finite row would leak
+            if not math.isfinite(total(P, axis=None)):  # checked every step: a non-finite row would leak
                 freeze_diverged(t)
                 if not alive.any():
                     break
@@ -374,8 +404,9 @@ def train_variants(
                 snapshots.append((t, models.copy(), alive.copy()))
                 if stop_below is not None and _all_aligned(models[1], alive, eigvecs, stop_below):
                     break
-                if progress is not None:
-                    progress(t / steps, f"step {t:,} of {steps:,}")
+                if progress is not None and (t / steps - reported >= 0.05 or t == steps):
+                    reported = t / steps
+                    progress(reported, f"step {t:,} of {steps:,}")
     history = _history(C, eigvecs, lambdas, [v.label for v in variants], snapshots, diverged_at)
     return models[0].copy(), np.swapaxes(models[1], 1, 2).copy(), history
 
