@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import statistics
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -91,11 +92,32 @@ def paper_note(name: str, overrides: dict[str, Any]) -> None:
     st.info(text)
 
 
+_SPECS: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+_SPECS_MAX = 64
+
+
 def chart(name: str, frame: pd.DataFrame, which: str | None = None, *, key: str | None = None) -> None:
-    """Draw one of the experiment's charts with downloads: its data (CSV), the chart (PNG, SVG)."""
+    """Draw one of the experiment's charts with downloads: its data (CSV), the chart (PNG, SVG).
+
+    The Vega-Lite spec is kept per (experiment, version, chart, frame content), so a rerun or a
+    second visitor draws an unchanged chart without building it again (Altair's validation is
+    most of a warm view's cost)."""
     exp = engine.get_experiment(name)
     label = which or next(iter(exp.charts))
-    figure(exp.chart(frame, which), f"{name}.{label}", frame, key=f"{key or name}-{label}")
+    try:
+        content = int(pd.util.hash_pandas_object(frame, index=False).sum()) if len(frame) else 0
+    except TypeError:  # unhashable cells (lists): build the chart every time
+        content = object()
+    fingerprint = (name, exp.version, label, tuple(map(str, frame.columns)), len(frame), content)
+    spec = _SPECS.get(fingerprint)
+    if spec is None:
+        spec = figures.themed(exp.chart(frame, which))
+        _SPECS[fingerprint] = spec
+        while len(_SPECS) > _SPECS_MAX:
+            _SPECS.popitem(last=False)
+    else:
+        _SPECS.move_to_end(fingerprint)
+    figure(spec, f"{name}.{label}", frame, key=f"{key or name}-{label}")
 
 
 def figure(chart_obj: Any, stem: str, frame: pd.DataFrame | None = None, *, key: str | None = None) -> None:
