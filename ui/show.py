@@ -22,6 +22,7 @@ from engine.present import figures
 from .sidebar import device, scale
 
 log = logging.getLogger("phenomena.ui")
+SHOW_ESTIMATE_FROM_S = 2.0  # a slider position estimated to take longer says so while it computes
 
 
 def run(
@@ -45,10 +46,16 @@ def run(
                 f"`python -m engine precompute {name} --preset paper`, then carry the cache over "
                 f"(`python -m engine export` / `import`). Showing the quick scale meanwhile."
             )
-        bar = st.progress(0.0, text=f"{name}: looking in the cache")
+        seconds = None if engine.is_cached(name, overrides or None) else estimate_seconds(name, overrides)
+        eta = (
+            f" (estimated {duration(seconds)})"
+            if seconds is not None and seconds >= SHOW_ESTIMATE_FROM_S
+            else ""
+        )
+        bar = st.progress(0.0, text=f"{name}: computing{eta}" if eta else f"{name}: looking in the cache")
 
         def progress(fraction: float, message: str) -> None:
-            bar.progress(fraction, text=f"{name}: {message}" if message else name)
+            bar.progress(fraction, text=(f"{name}: {message}" if message else name) + eta)
 
         frame = engine.run(name, overrides or None, preset="quick", device=device(), progress=progress)
         bar.empty()
@@ -61,6 +68,8 @@ def run(
         st.error(f"The run diverged: {err}")
     except MemoryError:
         st.error(f"{name} ran out of memory with these settings: choose smaller values.")
+    except engine.RunError as err:  # out of memory or a runtime failure inside the run: one line
+        st.error(str(err))
     except Exception as err:  # on stage, a failing run is a message, never a traceback
         log.exception("run of %s failed", name)
         st.error(f"{name} failed: {type(err).__name__}: {err}")
