@@ -198,3 +198,17 @@ def test_sanity_checks_are_kept_apart(fresh_cache):
     table = claims.scoreboard_frame(results)
     assert list(table["kind"]) == ["sanity", "phenomenon"]
     assert claims.status_counts(results)["quick"][claims.REPRODUCED] == 2
+
+
+def test_a_claim_about_a_variant_run_is_measured_on_that_run_at_both_scales():
+    """dd.network_scaled is about the small-final-step run: at quick scale its quick-scaled preset,
+    at paper scale the paper's own final-layer-0.001 run (not the base run, which has the bump)."""
+    from engine.present.claims import all_claims, presets_for
+
+    claim = next(c for c in all_claims() if c.id == "dd.network_scaled")
+    assert presets_for(claim, engine.get_experiment(claim.experiment)) == {
+        "quick": "quick-scaled",
+        "paper": "paper-final-0.001",
+    }
+    plain = next(c for c in all_claims() if c.id == "dd.network_bump")
+    assert presets_for(plain, engine.get_experiment(plain.experiment)) == {"quick": "quick", "paper": "paper"}

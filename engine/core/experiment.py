@@ -53,6 +53,7 @@ class Claim:
     paper_value: float | None = None  # the paper's number, where it has one
     unit: str = ""
     preset: str = "quick"  # the preset whose default config is measured
+    paper_preset: str = "paper"  # the preset measured at paper scale when ``preset`` is a quick one
     kind: str = (
         "phenomenon"  # "phenomenon" (can fail if the effect is absent) or "sanity" (fails only on a bug)
     )

@@ -53,9 +53,10 @@ def all_claims() -> list[Claim]:
 
 def presets_for(claim: Claim, exp: Experiment) -> dict[str, str | None]:
     """The preset measured at each scale: ``{"quick": ..., "paper": ...}`` (None where absent)."""
-    own = scale_of(claim.preset)
-    other = "paper" if own == "quick" else "quick"
-    return {own: claim.preset, other: other if other in exp.presets else None}
+    if scale_of(claim.preset) == "paper":
+        return {"paper": claim.preset, "quick": "quick" if "quick" in exp.presets else None}
+    paper = claim.paper_preset or "paper"  # e.g. the paper's own small-final-step run for a 'scaled' claim
+    return {"quick": claim.preset, "paper": paper if paper in exp.presets else None}
 
 
 @dataclass

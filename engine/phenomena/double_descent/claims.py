@@ -183,6 +183,7 @@ CLAIMS: dict[str, tuple[Claim, ...]] = {
             paper_value=0.0,
             unit="test error",
             preset="quick-scaled",
+            paper_preset="paper-final-0.001",
             paper_setup=paper.CNN_SETUP + ", final layer lr 0.001",
         ),
     ),

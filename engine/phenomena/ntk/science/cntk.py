@@ -173,7 +173,7 @@ def _block_key(Xt, Zt, symmetric, depths, gap, fix, dtype, block_size) -> str:
 
 def cntk_block_dir(key: str) -> Path:
     """Where the finished blocks of one kernel live: cache_dir()/ntk-blocks/<key>/."""
-    return cache.cache_dir() / "ntk-blocks" / key
+    return cache.lab_folder("ntk-blocks") / key
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
