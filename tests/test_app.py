@@ -91,10 +91,11 @@ def test_home_offers_the_shipped_paper_results_and_imports_them(fresh_cache):
     assert not [b for b in at.button if b.key == "home_import_shipped"]  # offered only until loaded
     from engine import bundle
     from engine.core import cache
-    from ui.home import SHIPPED_BUNDLE
+    from ui.home import SHIPPED
 
-    records = bundle.manifest(SHIPPED_BUNDLE)
-    assert records and all(cache.is_cached(r["experiment"], r["version"], r["config"]) for r in records)
+    for path in SHIPPED:  # the paper-scale results and the quick presets' slider grids
+        records = bundle.manifest(path)
+        assert records and all(cache.is_cached(r["experiment"], r["version"], r["config"]) for r in records)
     assert f"Cache: {len(cache.index_records())} results" in " ".join(c.value for c in at.sidebar.caption)
 
 

@@ -300,16 +300,17 @@ def test_export_can_keep_one_presets_results_only(fresh_cache, tmp_path):
     assert bundle.export_bundle(tmp_path / "paper.zip", preset="paper") == 0
 
 
-def test_the_shipped_paper_bundle_imports_and_is_current(fresh_cache):
-    """bundles/paper-cpu.zip: paper-scale results computed on a CPU; a version bump must refresh it
-    (python -m engine precompute <name> --preset paper; python -m engine export bundles/paper-cpu.zip
-    --preset paper)."""
-    shipped = ROOT / "bundles" / "paper-cpu.zip"
+@pytest.mark.parametrize("file, preset, at_least", [("paper-cpu.zip", "paper", 5), ("quick.zip", "quick", 100)])
+def test_the_shipped_bundles_import_and_are_current(fresh_cache, file, preset, at_least):
+    """bundles/paper-cpu.zip (paper-scale results computed on a CPU) and bundles/quick.zip (the quick
+    presets' slider grids); a version bump must refresh them (python -m engine precompute all
+    --preset P; python -m engine export bundles/F --preset P)."""
+    shipped = ROOT / "bundles" / file
     result = bundle.import_report(shipped)
     assert result.stale == [], f"{shipped} holds stale entries {result.stale}; re-export it"
-    assert result.imported + result.unchanged >= 5
+    assert result.imported + result.unchanged >= at_least
     for record in cache.index_records():
         exp = engine.get_experiment(record["experiment"])
         assert record["version"] == exp.version
-        assert bundle._in_grid(record, "paper"), f"{exp.name}: not a paper-preset config"
-    assert engine.load_cached("generalization.nk", preset="paper") is not None
+        assert bundle._in_grid(record, preset), f"{exp.name}: not a {preset}-preset config"
+    assert engine.load_cached("generalization.nk", preset=preset) is not None

@@ -57,26 +57,38 @@ def _fill_quick_results() -> None:
     bar.empty()
 
 
-SHIPPED_BUNDLE = Path(__file__).resolve().parent.parent / "bundles" / "paper-cpu.zip"
+BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
+SHIPPED_BUNDLE = BUNDLES / "paper-cpu.zip"  # the paper presets a CPU can compute
+QUICK_BUNDLE = BUNDLES / "quick.zip"  # the quick presets' slider grids: every page position instant
+SHIPPED = (SHIPPED_BUNDLE, QUICK_BUNDLE)
+
+
+def _missing(path: Path) -> bool:
+    """Whether a shipped bundle exists and holds a result the cache does not."""
+    return path.exists() and not all(
+        cache.is_cached(r["experiment"], r["version"], r["config"]) for r in bundle.manifest(path)
+    )
 
 
 def _offer_shipped_results() -> None:
-    """A button that imports the paper-scale results shipped with the lab, until they are in."""
+    """One button that imports the results shipped with the lab, until they are in."""
     imported = st.session_state.pop("home_imported", None)
     if imported is not None:
-        st.success(f"Imported {imported} paper-scale results; choose the *paper* scale in the sidebar.")
-    if not SHIPPED_BUNDLE.exists() or all(
-        cache.is_cached(r["experiment"], r["version"], r["config"]) for r in bundle.manifest(SHIPPED_BUNDLE)
-    ):
+        st.success(
+            f"Imported {imported} results: the paper-scale results a CPU can compute (choose the *paper* "
+            "scale in the sidebar) and the quick presets' slider positions (instant on every page)."
+        )
+    todo = [path for path in SHIPPED if _missing(path)]
+    if not todo:
         return
     if st.button(
-        "Load the shipped paper-scale results",
+        "Load the shipped results",
         key="home_import_shipped",
-        help=f"Imports {SHIPPED_BUNDLE.name}: the paper presets a CPU can compute (verified "
-        "hashes, no pickles). Same as `python -m engine import bundles/paper-cpu.zip`.",
+        help="Imports " + " and ".join(p.name for p in todo) + " (verified hashes, keys and configs; no "
+        "pickles). Same as `python -m engine import bundles/<name>.zip`.",
     ):
         try:
-            st.session_state["home_imported"] = bundle.import_bundle(SHIPPED_BUNDLE)
+            st.session_state["home_imported"] = sum(bundle.import_bundle(path) for path in todo)
         except bundle.BundleError as err:
             st.error(str(err))
             return
