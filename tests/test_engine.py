@@ -300,7 +300,9 @@ def test_export_can_keep_one_presets_results_only(fresh_cache, tmp_path):
     assert bundle.export_bundle(tmp_path / "paper.zip", preset="paper") == 0
 
 
-@pytest.mark.parametrize("file, preset, at_least", [("paper-cpu.zip", "paper", 5), ("quick.zip", "quick", 100)])
+@pytest.mark.parametrize(
+    "file, preset, at_least", [("paper-cpu.zip", "paper", 5), ("quick.zip", "quick", 100)]
+)
 def test_the_shipped_bundles_import_and_are_current(fresh_cache, file, preset, at_least):
     """bundles/paper-cpu.zip (paper-scale results computed on a CPU) and bundles/quick.zip (the quick
     presets' slider grids); a version bump must refresh them (python -m engine precompute all
