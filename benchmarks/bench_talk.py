@@ -39,15 +39,14 @@ def median_seconds(fn, repeat: int) -> float:
 
 def engine_timings(talk, repeat: int) -> dict[int, tuple[float, float, float]]:
     """slide number -> (load+chart, PNG, SVG) seconds, for slides with a chart."""
-    from engine.present import figures
-    from engine.present import talk as talks
+    from engine.present import figures, talk_check
 
     out = {}
     for slide in talk.slides:
         if slide.experiment is None or slide.number in talk.pending:
             continue
-        load = median_seconds(lambda slide=slide: talks.slide_spec(slide), repeat)
-        spec = talks.slide_spec(slide)
+        load = median_seconds(lambda slide=slide: talk_check.slide_spec(slide), repeat)
+        spec = talk_check.slide_spec(slide)
         # the renders themselves, not the per-spec cache that serves a repeated export
         png = median_seconds(
             lambda spec=spec: (figures._RENDERED.clear(), figures.chart_bytes(spec, "png")), 3
@@ -100,12 +99,12 @@ def main() -> int:
     args = parser.parse_args()
     os.environ["PHENOMENA_CACHE"] = args.cache or tempfile.mkdtemp(prefix="bench-talk-")
 
-    from engine.present import report
+    from engine.present import report, talk_check
     from engine.present import talk as talks
 
     talk = talks.load_talk(args.talk)
     start = time.perf_counter()
-    failures = talks.precompute_talk(talk, sliders=False)
+    failures = talk_check.precompute_talk(talk, sliders=False)
     print(
         f"filled the cache for {len(talk.slides)} slides in {time.perf_counter() - start:.1f} s "
         f"({len(failures)} failures) at {os.environ['PHENOMENA_CACHE']}"

@@ -385,7 +385,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_talk_check(args) -> int:
-    from engine.present.talk import load_talk, preflight
+    from engine.present.talk import load_talk
+    from engine.present.talk_check import preflight
 
     result = preflight(load_talk(args.file))
     print("\n".join(result.lines(args.file)))
@@ -393,7 +394,8 @@ def cmd_talk_check(args) -> int:
 
 
 def cmd_talk_precompute(args) -> int:
-    from engine.present.talk import load_talk, precompute_talk
+    from engine.present.talk import load_talk
+    from engine.present.talk_check import precompute_talk
 
     talk = load_talk(args.file)
     for number, why in talk.pending.items():

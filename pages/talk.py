@@ -13,7 +13,7 @@ import streamlit as st
 import engine
 import ui.widgets as w
 from engine.core.validation import ConfigError
-from engine.present import figures
+from engine.present import figures, talk_check
 from engine.present import talk as talks
 from ui.home import home_page
 
@@ -101,7 +101,7 @@ def cached_spec(key: str, _slide, _live: dict):
     """The slide's projector-ready chart spec from the result cache (None when not cached), kept
     in memory so a revisited or prefetched slide shows at once. ``key`` names slide and values.
     Raises LookupError when the result is not cached (exceptions are not memoised)."""
-    spec = talks.slide_spec(_slide, _live)
+    spec = talk_check.slide_spec(_slide, _live)
     if spec is None:
         raise LookupError(key)
     return spec
@@ -112,7 +112,7 @@ def slide_spec(slide, live: dict):
     preflight warns about this); None after showing an error."""
     try:
         try:
-            return cached_spec(talks.spec_key(slide, live), slide, live)
+            return cached_spec(talk_check.spec_key(slide, live), slide, live)
         except LookupError:
             pass
         notice = st.warning(
@@ -129,7 +129,7 @@ def slide_spec(slide, live: dict):
         bar.empty()
         notice.empty()
         st.toast(f"Computed live in {time.perf_counter() - start:.1f} s; now cached.")
-        return talks.spec_of(slide, frame)
+        return talk_check.spec_of(slide, frame)
     except ConfigError as err:
         st.error(str(err))
     except FloatingPointError as err:
@@ -141,7 +141,7 @@ def prefetch(slide) -> None:
     """Build the next slide's chart ahead of time (after this slide is on screen)."""
     if slide.experiment is not None and slide.number not in talk.pending:
         with contextlib.suppress(LookupError):  # not cached: the preflight says so; nothing to prefetch
-            cached_spec(talks.spec_key(slide), slide, {})
+            cached_spec(talk_check.spec_key(slide), slide, {})
 
 
 st.html(STYLE)

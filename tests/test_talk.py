@@ -14,6 +14,7 @@ from engine import cli
 from engine.core import cache
 from engine.core.registry import PHENOMENA
 from engine.present import talk as talks
+from engine.present import talk_check
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"steps": 300, "record_every": 50}  # a linear_ae.dynamics run of ~0.05 s
@@ -117,7 +118,7 @@ def test_slides_of_a_phenomenon_not_built_yet_parse_as_pending(monkeypatch):
     text = talk_text(INTRO, LAE, 'title = "Kernels"\nexperiment = "ntk.anything"')
     talk = talks.parse_talk(text)
     assert talk.pending == {3: "the ntk phenomenon is not built yet"}
-    check = talks.preflight(talk, render=False).checks[2]
+    check = talk_check.preflight(talk, render=False).checks[2]
     assert check.status == "pending" and not check.passed
 
 
@@ -155,7 +156,7 @@ def write_talk(tmp_path: Path, *slides: str) -> Path:
 
 def test_preflight_fails_when_not_cached_never_computes_and_passes_once_filled(tmp_path, fresh_cache):
     talk = talks.load_talk(write_talk(tmp_path, INTRO, LAE))
-    before = talks.preflight(talk)
+    before = talk_check.preflight(talk)
     assert not before.ok
     assert [c.status for c in before.checks] == ["text", "missing"]
     assert not engine.is_cached("linear_ae.dynamics", SMALL)  # the preflight computed nothing
@@ -165,8 +166,8 @@ def test_preflight_fails_when_not_cached_never_computes_and_passes_once_filled(t
     assert "FAILED: 1 slide(s)" in text and "python -m engine talk precompute talk.toml" in text
     assert "slide 2 ('LAE'): linear_ae.dynamics [quick]: MISSING" in text
 
-    assert talks.precompute_talk(talk) == []
-    after = talks.preflight(talk)
+    assert talk_check.precompute_talk(talk) == []
+    after = talk_check.preflight(talk)
     assert after.ok and [c.status for c in after.checks] == ["text", "ok"]
     assert after.slowest().slide.number == 2 and after.slowest().seconds > 0
     assert "ok: every slide shows from the cache." in "\n".join(after.lines("talk.toml"))
@@ -174,43 +175,43 @@ def test_preflight_fails_when_not_cached_never_computes_and_passes_once_filled(t
 
 def test_the_suggested_run_command_fills_exactly_the_slide(tmp_path, fresh_cache):
     talk = talks.load_talk(write_talk(tmp_path, LAE.replace("300", "200")))
-    command = talks.preflight(talk, render=False).commands()[0].split()
+    command = talk_check.preflight(talk, render=False).commands()[0].split()
     assert command[:4] == ["python", "-m", "engine", "run"]
     assert cli.main(command[3:] + ["--out", str(tmp_path / "out.csv")]) == 0
-    assert talks.preflight(talk, render=False).ok
+    assert talk_check.preflight(talk, render=False).ok
 
 
 def test_uncached_live_slider_positions_are_warnings_until_precomputed(tmp_path, fresh_cache):
     slide = f'{LAE}\nsliders = ["k"]\nslider_values = {{ k = [2, 3] }}'
     talk = talks.load_talk(write_talk(tmp_path, slide))
-    talks.precompute_talk(talk, sliders=False)
-    check = talks.preflight(talk, render=False).checks[0]
+    talk_check.precompute_talk(talk, sliders=False)
+    check = talk_check.preflight(talk, render=False).checks[0]
     assert check.passed and check.missing_sliders == [{"k": 2}, {"k": 3}]
     assert "2 live slider position(s) are not cached" in "\n".join(
-        talks.preflight(talk, render=False).lines("t")
+        talk_check.preflight(talk, render=False).lines("t")
     )
-    talks.precompute_talk(talk)
-    assert talks.preflight(talk, render=False).checks[0].missing_sliders == []
+    talk_check.precompute_talk(talk)
+    assert talk_check.preflight(talk, render=False).checks[0].missing_sliders == []
 
 
 def test_a_damaged_entry_is_reported_missing_and_not_recomputed(tmp_path, fresh_cache):
     talk = talks.load_talk(write_talk(tmp_path, LAE))
-    talks.precompute_talk(talk)
+    talk_check.precompute_talk(talk)
     (stored,) = list((fresh_cache / "linear_ae.dynamics").rglob(cache.ENTRY_FILE))
     stored.write_bytes(stored.read_bytes()[:100])
-    assert talks.preflight(talk, render=False).checks[0].status == "missing"
+    assert talk_check.preflight(talk, render=False).checks[0].status == "missing"
     assert len(stored.read_bytes()) == 100  # still damaged: nothing was computed
 
 
 def test_a_chart_that_fails_on_its_frame_fails_the_preflight(tmp_path, fresh_cache, monkeypatch):
     talk = talks.load_talk(write_talk(tmp_path, LAE))
-    talks.precompute_talk(talk)
+    talk_check.precompute_talk(talk)
 
     def broken(slide, frame):
         raise KeyError("axis_alignment")
 
-    monkeypatch.setattr(talks, "spec_of", broken)
-    result = talks.preflight(talk, render=False)
+    monkeypatch.setattr(talk_check, "spec_of", broken)
+    result = talk_check.preflight(talk, render=False)
     assert not result.ok and result.checks[0].status == "error"
     assert "the chart fails: KeyError" in "\n".join(result.lines("t"))
 
@@ -240,7 +241,7 @@ def talk_dir(tmp_path, fresh_cache, monkeypatch):
         talk_text(INTRO, f'{LAE}\nbullets = ["look"]\nsliders = ["k"]\nslider_values = {{ k = [3, 4] }}')
     )
     monkeypatch.setattr(talks, "TALKS_DIR", folder)
-    talks.precompute_talk(talks.load_talk(folder / "example.toml"), sliders=False)
+    talk_check.precompute_talk(talks.load_talk(folder / "example.toml"), sliders=False)
     return folder
 
 

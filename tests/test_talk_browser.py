@@ -17,6 +17,7 @@ from app_server import chromium_page, running_app
 
 from engine.core import cache
 from engine.present import talk as talks
+from engine.present import talk_check
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +49,8 @@ def player(talk, tmp_path_factory):
     os.environ[cache.ENV_VAR] = str(cache_dir)
     cache.clear_memo()
     try:
-        assert talks.precompute_talk(talk, sliders=False) == []
-        assert talks.preflight(talk, render=False).ok
+        assert talk_check.precompute_talk(talk, sliders=False) == []
+        assert talk_check.preflight(talk, render=False).ok
         with running_app(cache_dir) as url, chromium_page() as page:
             yield url, page
     finally:
