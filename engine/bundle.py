@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -50,6 +49,7 @@ from engine.core.experiment import config_from_dict
 from engine.core.registry import get_experiment
 from engine.core.runner import canonical_values
 from engine.core.validation import ConfigError, short_repr
+from engine.verify import ATOL, RTOL, frames_differ, is_quick_scale
 
 FORMAT = "phenomena-lab-bundle/2"
 FORMAT_V1 = "phenomena-lab-bundle/1"  # no key field; still read
@@ -60,7 +60,6 @@ MAX_TOTAL_BYTES = 512 * 2**20
 MAX_ROWS = 1_000_000  # per entry
 MAX_COLUMNS = 1_000  # per entry
 MAX_CELLS = 50_000_000  # rows x columns over the whole bundle (about 400 MB as float64)
-RTOL, ATOL = 1e-4, 1e-6  # --verify tolerance on numeric columns
 
 log = logging.getLogger("engine.bundle")
 _MEMBER = re.compile(r"^entries/[0-9a-f]{32}\.parquet$")
@@ -456,7 +455,7 @@ def _verify(staged: list[Staged], count: int, rng: random.Random, label: str, re
         return
     from engine.core.compute import compute_entry
 
-    quick = [s for s in staged if _is_quick(s)]
+    quick = [s for s in staged if is_quick_scale(s.experiment, s.config)]
     if not quick:
         result.verified.append("no quick-scale entries to recompute")
         return
@@ -475,35 +474,6 @@ def _verify(staged: list[Staged], count: int, rng: random.Random, label: str, re
                 f"recomputation ({why}). Nothing was imported."
             )
         result.verified.append(f"{s.experiment}: recomputed, equal within rtol={RTOL:g}, atol={ATOL:g}")
-
-
-def _is_quick(s: Staged) -> bool:
-    """Quick scale: one of the quick preset's grid configs, or estimated under 30 s."""
-    exp = get_experiment(s.experiment)
-    if "quick" in exp.presets and s.config in [canonical_values(c) for c in exp.grid("quick")]:
-        return True
-    if exp.estimate is None:
-        return False
-    try:
-        return float(exp.estimate(config_from_dict(exp.config_cls, s.config)).seconds) <= 30.0
-    except Exception:
-        return False
-
-
-def frames_differ(a: pd.DataFrame, b: pd.DataFrame) -> str:
-    """'' if two frames agree (numeric columns within RTOL/ATOL, others exactly), else why not."""
-    if list(a.columns) != list(b.columns) or len(a) != len(b):
-        return f"shape {a.shape} vs {b.shape} or other columns"
-    for col in a.columns:
-        x, y = a[col], b[col]
-        if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
-            xa, ya = x.to_numpy(dtype=float), y.to_numpy(dtype=float)
-            if not np.allclose(xa, ya, rtol=RTOL, atol=ATOL, equal_nan=True):
-                gap = np.nanmax(np.abs(xa - ya)) if len(xa) else 0.0
-                return f"column {short_repr(col, 40)} differs by up to {gap:.3g}"
-        elif not x.astype(str).equals(y.astype(str)):
-            return f"column {short_repr(col, 40)} differs"
-    return ""
 
 
 def _commit(staged: list[Staged], label: str, result: ImportResult) -> None:
