@@ -34,6 +34,17 @@ from engine.phenomena.smoothing.science import Smooth, certify_dataset, max_cert
 
 _CORE = 1.0 / 1.5e6  # seconds per noisy digits-MLP sample on one laptop core (measured 1.3-1.7e6 / s)
 
+
+def require_model_for_dataset(config: Validated) -> None:
+    """The cross-field rule of every config that trains a base classifier: the MLP goes with
+    digits, a ResNet with CIFAR-10."""
+    if (config.dataset == "digits") != (config.model == "mlp"):
+        config.fail(
+            "model",
+            f"'mlp' for digits and a ResNet ('resnet110', 'resnet18') for cifar10 (dataset={config.dataset!r})",
+        )
+
+
 # --------------------------------------------------------------------------- experiment: certified accuracy
 
 
@@ -67,12 +78,7 @@ class CertifyConfig(Validated):
     seed: int = param(0, SEED)  # data split, initialisation, training and smoothing noise
 
     def check(self) -> None:
-        if (self.dataset == "digits") != (self.model == "mlp"):
-            self.fail(
-                "model",
-                f"'mlp' for digits and a ResNet ('resnet110', 'resnet18') for cifar10 "
-                f"(dataset={self.dataset!r})",
-            )
+        require_model_for_dataset(self)
 
     def training(self, sigma: float) -> NoiseTraining:
         """The training recipe of the base classifier smoothed at ``sigma``."""
@@ -228,12 +234,7 @@ class AttackConfig(Validated):
     seed: int = param(0, SEED)  # everything random
 
     def check(self) -> None:
-        if (self.dataset == "digits") != (self.model == "mlp"):
-            self.fail(
-                "model",
-                f"'mlp' for digits and a ResNet ('resnet110', 'resnet18') for cifar10 "
-                f"(dataset={self.dataset!r})",
-            )
+        require_model_for_dataset(self)
 
     def certify_config(self) -> CertifyConfig:
         """The certification run whose base classifier this attack targets."""
@@ -350,12 +351,7 @@ class GridConfig(Validated):
     seed: int = param(0, SEED)  # data split, initialisation, training and smoothing noise
 
     def check(self) -> None:
-        if (self.dataset == "digits") != (self.model == "mlp"):
-            self.fail(
-                "model",
-                f"'mlp' for digits and a ResNet ('resnet110', 'resnet18') for cifar10 "
-                f"(dataset={self.dataset!r})",
-            )
+        require_model_for_dataset(self)
 
     def certify_config(self) -> CertifyConfig:
         fields = (
