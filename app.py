@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.core.registry import PHENOMENA, available
+from engine.core.registry import available, phenomena
 from ui.home import home_page
 from ui.sidebar import draw_cache_count, draw_sidebar
 
@@ -14,7 +14,7 @@ built = {p.name for p in available()}
 pages = [st.Page(home_page, title="Home", icon=":material/home:", default=True, url_path="home")]
 pages += [
     st.Page(f"pages/{p.name}.py", title=p.title, icon=p.icon, url_path=p.name)
-    for p in PHENOMENA
+    for p in phenomena()
     if p.name in built
 ]
 pages.append(st.Page("pages/talk.py", title="Talk mode", icon=":material/slideshow:", url_path="talk"))

@@ -19,7 +19,7 @@ import engine
 from engine import bundle, sweep
 from engine.core import cache
 from engine.core.entries import entry_from_bytes, entry_to_bytes
-from engine.core.registry import BROKEN, PHENOMENA, available
+from engine.core.registry import BROKEN, available, phenomena
 from engine.phenomena.linear_ae.experiments import SnapshotConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ def test_every_phenomenon_module_loads_and_registers():
     built = {p.name for p in available()}
     assert "linear_ae" in built
     for name, exp in engine.EXPERIMENTS.items():
-        assert name.split(".")[0] in {p.name for p in PHENOMENA}
+        assert name.split(".")[0] in {p.name for p in phenomena()}
         assert {"quick", "paper"} <= set(exp.presets), name
         assert exp.charts, name
         assert isinstance(exp.presets["quick"], exp.config_cls)

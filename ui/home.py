@@ -12,7 +12,7 @@ import streamlit as st
 
 from engine import bundle
 from engine.core import cache
-from engine.core.registry import BROKEN, PHENOMENA, available
+from engine.core.registry import BROKEN, available, phenomena
 from engine.present import claims, report
 
 
@@ -24,7 +24,7 @@ def home_page() -> None:
         "the **paper** scale when it has been precomputed (`python -m engine precompute NAME --preset paper`)."
     )
     built = {p.name for p in available()}
-    for p in PHENOMENA:
+    for p in phenomena():
         with st.container(border=True):
             cols = st.columns([4, 1])
             cols[0].markdown(f"**{p.title}** \n{p.paper}  \n{p.summary}")
@@ -186,7 +186,7 @@ def claims_scoreboard() -> None:
     )
     wanted = {FILTERS[c] for c in chosen or ()}
     shown = board[board["status (quick)"].isin(wanted) | board["status (paper)"].isin(wanted)]
-    titles = {p.name: p.title for p in PHENOMENA}
+    titles = {p.name: p.title for p in phenomena()}
     phenomena_rows = shown[shown["kind"] != "sanity"]
     st.html(
         "<style>.st-key-home_board table, .st-key-home_sanity table {font-size: 0.86rem;}"

@@ -70,12 +70,6 @@ def phenomena() -> tuple[Phenomenon, ...]:
     return tuple(_discover())
 
 
-def __getattr__(name: str):
-    if name == "PHENOMENA":  # the list is discovered, not written down
-        return phenomena()
-    raise AttributeError(name)
-
-
 def available() -> list[Phenomenon]:
     """The phenomena whose experiments load and whose page exists."""
     load_experiments()

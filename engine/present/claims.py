@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from engine.core.experiment import Claim, Experiment, Progress
-from engine.core.registry import PHENOMENA
+from engine.core.registry import phenomena
 from engine.core.runner import experiments, load_cached, run
 
 REPRODUCED = "reproduced"
@@ -46,7 +46,7 @@ def scale_of(preset: str) -> str:
 
 def all_claims() -> list[Claim]:
     """Every registered claim, in the order of the phenomena list, then of registration."""
-    order = {p.name: i for i, p in enumerate(PHENOMENA)}
+    order = {p.name: i for i, p in enumerate(phenomena())}
     exps = sorted(experiments().values(), key=lambda e: order.get(e.phenomenon, len(order)))
     return [claim for exp in exps for claim in exp.claims]
 

@@ -27,7 +27,7 @@ import pandas as pd
 from engine.core import cache
 from engine.core.devices import available_devices
 from engine.core.experiment import Experiment, Progress, config_to_dict
-from engine.core.registry import PHENOMENA, available
+from engine.core.registry import available, phenomena
 from engine.core.runner import experiments
 from engine.present.claims import (
     NO_SCALE,
@@ -404,15 +404,16 @@ def build_report(
     for index, name in enumerate(names):  # first measure every claim (computing quick results)
         source.progress = _stage(progress, 0.5 * index / len(names), 0.5 * (index + 1) / len(names), name)
         results += [evaluate(c, source) for c in registry[name].claims]
-    order = {p.name: i for i, p in enumerate(PHENOMENA)}
+    listed = phenomena()
+    order = {p.name: i for i, p in enumerate(listed)}
     results.sort(key=lambda r: order.get(r.phenomenon, len(order)))
     written: list[Path] = []
     missing: list[str] = []
-    for index, p in enumerate(PHENOMENA):
+    for index, p in enumerate(listed):
         source.progress = _stage(
             progress,
-            0.5 + 0.5 * index / len(PHENOMENA),
-            0.5 + 0.5 * (index + 1) / len(PHENOMENA),
+            0.5 + 0.5 * index / len(listed),
+            0.5 + 0.5 * (index + 1) / len(listed),
             f"{p.name} figures",
         )
         if p.name not in built:

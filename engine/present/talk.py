@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.experiment import Experiment, config_from_dict, config_to_dict
-from engine.core.registry import PHENOMENA, load_experiments
+from engine.core.registry import load_experiments, phenomena
 from engine.core.runner import get_experiment, is_cached, resolve_config
 from engine.core.validation import ConfigError
 
@@ -227,13 +227,13 @@ def _registry_problems(slides: list[Slide]) -> tuple[dict[int, str], list[str]]:
     come back in ``pending`` so that a talk can be written before its last page lands.
     """
     known = load_experiments()
-    phenomena = {p.name for p in PHENOMENA}
+    listed = {p.name for p in phenomena()}
     problems, pending = [], {}
     for slide in slides:
         if slide.experiment is None:
             continue
         phenomenon = slide.experiment.split(".", 1)[0]
-        if slide.experiment not in known and phenomenon in phenomena and not _built(phenomenon, known):
+        if slide.experiment not in known and phenomenon in listed and not _built(phenomenon, known):
             pending[slide.number] = f"the {phenomenon} phenomenon is not built yet"
             continue
         problems += [f"{slide.label}: {p}" for p in slide_problems(slide)]
