@@ -126,7 +126,7 @@ def chart(name: str, frame: pd.DataFrame, which: str | None = None, *, key: str 
             _SPECS.popitem(last=False)
     else:
         _SPECS.move_to_end(fingerprint)
-    figure(spec, f"{name}.{label}", frame, key=f"{key or name}-{label}")
+    _draw(spec, f"{name}.{label}", frame, key=f"{key or name}-{label}")
 
 
 def figure(chart_obj: Any, stem: str, frame: pd.DataFrame | None = None, *, key: str | None = None) -> None:
@@ -137,7 +137,11 @@ def figure(chart_obj: Any, stem: str, frame: pd.DataFrame | None = None, *, key:
     them; bytes are then cached per spec), and a click does not rerun the page, so the deferred
     file stays valid and a second click at once gets the same file.
     """
-    spec = figures.themed(chart_obj)
+    _draw(figures.themed(chart_obj), stem, frame, key=key)
+
+
+def _draw(spec: dict[str, Any], stem: str, frame: pd.DataFrame | None, *, key: str | None) -> None:
+    """Draw an already themed Vega-Lite spec with its downloads (see :func:`figure`)."""
     st.vega_lite_chart(spec, theme=None, width="stretch")
     key = key or stem
     with st.container(horizontal=True):
