@@ -66,12 +66,14 @@ def small_model_threads(device: str) -> int | None:
     return 1 if str(device) == "cpu" else None
 
 
-def on_small_model_threads(compute: Callable) -> Callable:
-    """Decorate an experiment's ``compute(config, ctx)`` to run on ``small_model_threads(ctx.device)``."""
+def on_small_model_threads(compute: Callable, when: Callable | None = None) -> Callable:
+    """Decorate an experiment's ``compute(config, ctx)`` to run on ``small_model_threads(ctx.device)``;
+    with ``when(config) -> bool``, only the configs whose models are small (others keep torch's default)."""
 
     @functools.wraps(compute)
     def wrapped(config, ctx):
-        with torch_threads(small_model_threads(ctx.device)):
+        small = when is None or when(config)
+        with torch_threads(small_model_threads(ctx.device) if small else None):
             return compute(config, ctx)
 
     return wrapped

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.core.devices import on_small_model_threads, small_model_threads, torch_threads
-from engine.core.experiment import Experiment, RunContext
+from engine.core.devices import on_small_model_threads
+from engine.core.experiment import Experiment
 from engine.phenomena.smoothing import claims as cl
 from engine.phenomena.smoothing.certify import (
     AttackConfig,
@@ -68,19 +68,10 @@ def paper_vs_ours(frame: pd.DataFrame | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _digits_on_one_thread(compute):
-    """Run ``compute(config, ctx)`` on one torch thread for the digits MLPs on a CPU (two OpenMP
-    threads on a busy 2-core machine made a first view 3x slower, measured); CIFAR-10 ResNets keep
-    torch's default."""
-
-    def wrapped(config: Any, ctx: RunContext) -> pd.DataFrame:
-        threads = small_model_threads(ctx.device) if config.dataset == "digits" else None
-        with torch_threads(threads):
-            return compute(config, ctx)
-
-    wrapped.__name__ = wrapped.__qualname__ = compute.__name__
-    wrapped.__doc__ = compute.__doc__
-    return wrapped
+def _digits_only(config: Any) -> bool:
+    """The digits MLPs run on one torch thread on a CPU (two OpenMP threads on a busy 2-core machine
+    made a first view 3x slower, measured); CIFAR-10 ResNets keep torch's default."""
+    return config.dataset == "digits"
 
 
 PAGE_SIGMAS = (0.05, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0)  # the page's sigma slider
@@ -159,7 +150,7 @@ EXPERIMENTS = (
         name="smoothing.certify",
         title="Certified accuracy against L2 radius for several sigmas",
         config_cls=CertifyConfig,
-        compute=_digits_on_one_thread(compute_certify),
+        compute=on_small_model_threads(compute_certify, when=_digits_only),
         presets=CERTIFY_PRESETS,
         version=1,
         charts={"curves": _chart("accuracy_curves_chart"), "paper": _chart("paper_curves_chart")},
@@ -177,7 +168,7 @@ EXPERIMENTS = (
         name="smoothing.attack",
         title="Empirical (PGD) robustness radius against the certified radius",
         config_cls=AttackConfig,
-        compute=_digits_on_one_thread(compute_attack),
+        compute=on_small_model_threads(compute_attack, when=_digits_only),
         presets=ATTACK_PRESETS,
         version=1,
         charts={"radii": _chart("attack_chart")},
@@ -215,7 +206,7 @@ EXPERIMENTS = (
         name="smoothing.grid",
         title="Which noise to train with: training sigma x certification sigma",
         config_cls=GridConfig,
-        compute=_digits_on_one_thread(compute_grid),
+        compute=on_small_model_threads(compute_grid, when=_digits_only),
         presets=GRID_PRESETS,
         version=1,
         charts={"grid": _chart("grid_chart")},
