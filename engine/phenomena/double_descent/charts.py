@@ -93,7 +93,11 @@ def linear_layers(frame: pd.DataFrame) -> alt.Chart:
     return (
         alt.layer(lines, data=data)
         .facet(column=alt.Column("schedule:N", title=None, sort=list(SCHEDULES)))
-        .properties(title="Epoch-wise double descent as a sum of two bias-variance trade-offs")
+        .properties(
+            title="Epoch-wise double descent as a sum of two bias-variance trade-offs",
+            # A slide keeps the closed-form curves (five legend entries); the dots stay in the report.
+            usermeta={"talk_keep": {"field": "curve", "values": [c for c in CURVES if "simulated" not in c]}},
+        )
     )
 
 

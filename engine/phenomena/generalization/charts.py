@@ -94,6 +94,16 @@ RIDGE_QUANTITIES = {
 }
 
 
+#: The series a talk slide keeps (about five legend entries read from the back of a room).
+TALK_KEYS = ("test_risk", "test_error", "mirror_error", "nk_lower_bound", "surrogate_risk", "coupling_bound", "surrogate_bound", "ball_sup", "ball_bound")
+
+
+def _for_talk(chart: alt.Chart, quantities: dict[str, str]) -> alt.Chart:
+    """Mark the (at most five) series a slide draws: the risk, the bounds and the ball's sup."""
+    keep = [label for key, label in quantities.items() if key in TALK_KEYS][:5]
+    return chart.properties(usermeta={"talk_keep": {"field": "quantity", "values": keep}})
+
+
 def _long(
     frame: pd.DataFrame,
     x: str,
@@ -183,7 +193,8 @@ def linear_chart(frame: pd.DataFrame, surrogate: str = "denoising") -> alt.Chart
         "head": "Head-coordinates surrogate h̃ = spike coordinates of ĥ",
     }[surrogate]
     chart = _lines(stats, "n", "training-set size n", "squared-loss risk / bound", True, LINEAR_QUANTITIES)
-    return (chart + _noise_rule(float(part["noise_level"].iloc[0]))).properties(title=title, height=420)
+    chart = (chart + _noise_rule(float(part["noise_level"].iloc[0]))).properties(title=title, height=420)
+    return _for_talk(chart, LINEAR_QUANTITIES)
 
 
 def linear_denoising_chart(frame: pd.DataFrame) -> alt.Chart:
@@ -234,11 +245,12 @@ def nk_chart(frame: pd.DataFrame) -> alt.Chart:
     """Nagarajan-Kolter: errors and bounds against m (log x, linear y in [0, 1])."""
     stats = _long(frame, "m", NK_QUANTITIES, floor=False)
     chart = _lines(stats, "m", "training-set size m", "0-1 error / bound", False, NK_QUANTITIES)
-    return chart.properties(
+    chart = chart.properties(
         title="One gradient step, noise block D ≫ m: two-sided UC is stuck at 1, "
         "the derandomized bound falls",
         height=420,
     )
+    return _for_talk(chart, NK_QUANTITIES)
 
 
 @_memoized
@@ -255,9 +267,10 @@ def ridge_chart(frame: pd.DataFrame) -> alt.Chart:
         RIDGE_QUANTITIES,
     )
     n = int(part["n"].iloc[0])
-    return (chart + _noise_rule(float(part["noise_level"].iloc[0]))).properties(
+    chart = (chart + _noise_rule(float(part["noise_level"].iloc[0]))).properties(
         title=f"Ridge across λ at n = {n}: the ball bound falls only where the risk rises", height=420
     )
+    return _for_talk(chart, RIDGE_QUANTITIES)
 
 
 @_memoized
@@ -267,7 +280,8 @@ def random_features_chart(frame: pd.DataFrame) -> alt.Chart:
     chart = _lines(
         stats, "n", "training-set size n", "squared-loss risk / bound", True, RF_QUANTITIES, dash="fit"
     )
-    return (chart + _noise_rule(float(frame["noise_level"].iloc[0]))).properties(
+    chart = (chart + _noise_rule(float(frame["noise_level"].iloc[0]))).properties(
         title=f"ReLU random features (N = {int(frame['n_features'].iloc[0])}): interpolating vs ridge",
         height=420,
     )
+    return _for_talk(chart, RF_QUANTITIES)
