@@ -9,8 +9,10 @@ line. Messages quote at most ~80 characters of any input; nothing is half-writte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from pathlib import Path
 
 from engine import bundle
 from engine.core import cache
@@ -98,18 +100,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", choices=("mnist", "cifar10"))
     p.set_defaults(handler=cmd_data)
 
-    p = sub.add_parser("figure", help="write one chart as PNG or SVG, or its data as CSV")
-    p.add_argument("name")
+    p = sub.add_parser(
+        "figure", help="write charts as PNG, SVG or PDF (a report column by default), or the data as CSV"
+    )
+    p.add_argument("name", help="an experiment; with --all also a phenomenon or 'all'")
     p.add_argument("--preset", default="quick")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
-    p.add_argument("--chart", help="which chart (default: the experiment's first)")
-    p.add_argument("--out", required=True, help="file.png, file.svg or file.csv")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--chart", help="which chart (default: the experiment's first; `list` names them)")
+    which.add_argument(
+        "--all", action="store_true", help="every chart of every experiment named, into --out DIR"
+    )
+    p.add_argument("--out", required=True, help="file.png|svg|pdf|csv, or a folder with --all")
+    p.add_argument("--format", choices=("png", "svg", "pdf", "csv"), help="with --all (default pdf)")
+    p.add_argument("--width", type=float, default=6.5, help="inches (default 6.5: a report column)")
+    p.add_argument("--height", type=float, default=4.0, help="inches (default 4)")
+    p.add_argument("--dpi", type=float, default=300.0, help="PNG dots per inch (default 300)")
+    p.add_argument("--font-size", type=float, default=9.0, help="tick labels in points (default 9)")
     p.add_argument("--cached-only", action="store_true", help="fail instead of computing")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.set_defaults(handler=cmd_figure)
 
-    p = sub.add_parser("report", help="write the reproducibility report (Markdown, HTML, figures)")
-    p.add_argument("--out", required=True, help="folder to write report.md, report.html, figures/")
+    p = sub.add_parser("report", help="write the reproducibility report (Markdown, HTML, LaTeX, figures)")
+    p.add_argument("--out", required=True, help="folder for report.md, report.html, report.tex, figures/")
+    p.add_argument("--only", action="append", metavar="PHENOMENON", help="only this phenomenon (repeatable)")
     p.add_argument("--cached-only", action="store_true", help="do not compute missing quick results")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.set_defaults(handler=cmd_report)
@@ -348,8 +362,38 @@ def cmd_data(args) -> int:
 
 
 def cmd_figure(args) -> int:
-    from engine.present.figures import export_figure
+    from engine.present.figures import FileSize, export_all, export_figure
 
+    size = FileSize(args.width, args.height, dpi=args.dpi, font_pt=args.font_size)
+    if args.all:
+        if args.overrides:
+            raise ConfigError(
+                "The 'set' parameter cannot be used with --all (each experiment uses its preset)."
+            )
+        names = _expand(args.name)
+        folder = Path(args.out)
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(
+                f"The 'out' parameter must be a folder with --all. Got {str(folder)[:80]!r} instead."
+            )
+        with _progress_bar("figures") as progress:
+            written = export_all(
+                names,
+                folder,
+                args.format or "pdf",
+                preset=args.preset,
+                cached_only=args.cached_only,
+                device=args.device,
+                size=size,
+                progress=progress,
+            )
+        print(f"wrote {len(written)} files into {folder}", file=sys.stderr)
+        return 0
+    if args.format and Path(args.out).suffix.lower().lstrip(".") != args.format:
+        raise ConfigError(
+            f"The 'format' parameter must match the suffix of --out ({Path(args.out).suffix or 'none'}). "
+            f"Got {args.format!r} instead."
+        )
     overrides = parse_overrides(args.name, args.overrides)
     check_out_file(args.out)
     frame = export_figure(
@@ -361,22 +405,26 @@ def cmd_figure(args) -> int:
         cached_only=args.cached_only,
         device=args.device,
         progress=_progress_printer(args.name),
+        size=size,
     )
     print(f"wrote {args.out} ({args.name} [{args.preset}], {frame.attrs['cache']})", file=sys.stderr)
     return 0
 
 
 def cmd_report(args) -> int:
-    from engine.present.report import build_report
+    from engine.present.report import build_report, check_only
 
-    summary = build_report(
-        args.out,
-        cached_only=args.cached_only,
-        device=resolve_device(args.device),
-        progress=_progress_printer("report"),
-    )
+    check_only(args.only)  # before any work
+    with _progress_bar("report") as progress:
+        summary = build_report(
+            args.out,
+            cached_only=args.cached_only,
+            device=resolve_device(args.device),
+            progress=progress,
+            only=args.only,
+        )
     print(
-        f"wrote {summary.markdown} and {summary.html}: {summary.claims} claims, "
+        f"wrote {summary.markdown}, {summary.html} and {summary.latex}: {summary.claims} claims, "
         f"{len(summary.figures)} figure files, {len(summary.missing)} results not available "
         f"({summary.seconds:.1f} s)",
         file=sys.stderr,
@@ -414,6 +462,30 @@ def cmd_talk_precompute(args) -> int:
     for failure in failures:
         print(f"  failed {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+@contextlib.contextmanager
+def _progress_bar(label: str):
+    """A progress bar on stderr (tqdm) fed by ``progress(fraction, message)`` callbacks."""
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=1000,
+        desc=label,
+        unit="‰",
+        file=sys.stderr,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}",
+    )
+
+    def progress(fraction: float, message: str) -> None:
+        bar.n = int(max(0.0, min(1.0, fraction)) * 1000)
+        bar.set_postfix_str(str(message)[:60], refresh=False)
+        bar.refresh()
+
+    try:
+        yield progress
+    finally:
+        bar.close()
 
 
 def _progress_printer(name: str):

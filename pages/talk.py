@@ -6,15 +6,14 @@ same slide. ← / → (or the buttons) move between slides. Check a talk before 
 """
 
 import contextlib
-import time
 
 import streamlit as st
 
 import engine
 import ui.widgets as w
 from engine.core.validation import ConfigError
-from engine.present import figures, talk_check
 from engine.present import talk as talks
+from engine.present import talk_check
 from ui.home import home_page
 
 # The slide is one screen: a flex column of head (title), body (chart and text) and navigation that
@@ -38,14 +37,18 @@ STYLE = """<style>
 .st-key-talk_body [data-testid="stLayoutWrapper"], .st-key-talk_body [data-testid="stHorizontalBlock"],
 .st-key-talk_body [data-testid="stColumn"] {height: 100%; min-height: 0;}
 .st-key-talk_chart {height: 100%; min-height: 0; overflow: hidden;}
-.st-key-talk_fit .stElementContainer, .st-key-talk_fit [data-testid="stFullScreenFrame"],
-.st-key-talk_fit [data-testid="stFullScreenFrame"] > div, .st-key-talk_fit [data-testid="stVegaLiteChart"],
-.st-key-talk_fit svg.marks {width: 100% !important; height: 100% !important;}
+.st-key-talk_chart .stElementContainer:has(.talk-svg), .st-key-talk_chart .stMarkdown:has(.talk-svg),
+.st-key-talk_chart .stMarkdown:has(.talk-svg) > div, .st-key-talk_chart [data-testid="stMarkdownContainer"]:has(.talk-svg),
+.talk-svg, .talk-svg svg {width: 100% !important; height: 100% !important; min-height: 0; margin: 0;}
 .st-key-talk_text {overflow-y: auto; max-height: 100%;}
+.st-key-talk_text [data-testid="stWidgetLabel"] p, .st-key-talk_text [data-testid="stSliderThumbValue"],
+.st-key-talk_text [data-testid="stSliderTickBar"] {font-size: clamp(1rem, min(1.3vw, 2.4vh), 1.9rem) !important;}
 .st-key-talk_bullets li {font-size: clamp(1.05rem, min(1.45vw, 2.7vh), 2.1rem); line-height: 1.3;
   margin-bottom: 0.5em;}
 .st-key-talk_nav {border-top: 1px solid rgba(128, 128, 128, 0.3); padding-top: 0.6vh;}
-.talk-count {text-align: center; font-size: clamp(0.95rem, 1.1vw, 1.4rem); padding-top: 0.4rem;}
+.talk-count {text-align: center; font-size: clamp(0.95rem, 1.1vw, 1.4rem); line-height: 1.3; padding: 0;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis;}
+.st-key-talk_nav [data-testid="stMarkdownContainer"] p {margin: 0;}
 </style>"""
 
 # Arrow keys change the slide unless a text field has focus (a focused slider would otherwise
@@ -91,7 +94,7 @@ def live_sliders(slide) -> dict:
     """One select-slider per live slider field; the chosen values."""
     starts = talks.slider_starts(slide)
     return {
-        name: w.select_slider(name, f"talk_s{slide.number}_{name}", options, starts[name])
+        name: w.select_slider(slide.slider_label(name), f"talk_s{slide.number}_{name}", options, starts[name])
         for name, options in talks.slider_options(slide).items()
     }
 
@@ -115,11 +118,9 @@ def slide_spec(slide, live: dict):
             return cached_spec(talk_check.spec_key(slide, live), slide, live)
         except LookupError:
             pass
-        notice = st.warning(
-            "Not in the cache: computing live. `python -m engine talk precompute` fills it before the talk."
-        )
+        notice = st.empty()  # in the chart's place, never over the bullets
+        notice.caption("Not in the cache: computing live (`python -m engine talk precompute` fills it).")
         bar = st.progress(0.0)
-        start = time.perf_counter()
         frame = engine.run(
             slide.experiment,
             talks.resolved_config(slide, live),
@@ -128,7 +129,6 @@ def slide_spec(slide, live: dict):
         )
         bar.empty()
         notice.empty()
-        st.toast(f"Computed live in {time.perf_counter() - start:.1f} s; now cached.")
         return talk_check.spec_of(slide, frame)
     except ConfigError as err:
         st.error(str(err))
@@ -200,11 +200,9 @@ with st.container(key="talk_body"):
             live = live_sliders(slide)
         with chart_col, st.container(key="talk_chart", height="stretch"):
             spec = slide_spec(slide, live)
-            if spec is not None and figures.is_composite(spec):  # drawn at its size, scaled to fit (SVG)
-                with st.container(key="talk_fit", height="stretch"):
-                    st.vega_lite_chart(spec, theme=None, width="content", height="content")
-            elif spec is not None:  # one view: Vega-Lite sizes it to the container
-                st.vega_lite_chart(spec, theme=None, width="stretch", height="stretch")
+            if spec is not None:  # drawn at the slide's design size and scaled to its box, type included
+                svg = talk_check.slide_svg(spec)  # inline (st.html would strip the SVG), one line, no blank lines
+                st.markdown(f"<div class='talk-svg'>{svg}</div>", unsafe_allow_html=True)
 
 slider_keys = [k for k in st.session_state if str(k).startswith("talk_s")]
 with st.container(key="talk_nav"):
@@ -212,7 +210,7 @@ with st.container(key="talk_nav"):
         [1, 2, 1, 1, 1], vertical_alignment="center"
     )
     prev_col.button(
-        "← Previous",
+        "Previous",
         key="talk_prev",
         shortcut="Left",
         disabled=number == 1,
@@ -224,7 +222,7 @@ with st.container(key="talk_nav"):
         f"<div class='talk-count'>{number} / {len(talk.slides)} · {talk.title}</div>", unsafe_allow_html=True
     )
     next_col.button(
-        "Next →",
+        "Next",
         key="talk_next",
         shortcut="Right",
         disabled=number == len(talk.slides),

@@ -58,7 +58,10 @@ GEOMETRY = """(svg) => {
     marks += g.querySelectorAll('path, rect, circle, image, line, text').length;
   }
   let legendEntries = 0;  // the largest legend's entries
-  for (const g of root.querySelectorAll('g.role-legend-symbol')) legendEntries = Math.max(legendEntries, g.querySelectorAll('path').length);
+  for (const g of root.querySelectorAll('g.role-legend')) {
+    let n = 0; for (const s of g.querySelectorAll('g.role-legend-symbol')) n += s.querySelectorAll('path').length;
+    legendEntries = Math.max(legendEntries, n);
+  }
   return {width: W, height: H, texts, xdomains, marks, legendEntries};
 }"""
 
@@ -75,9 +78,13 @@ class Verdict:
     legend_entries: int = 0
 
 
-def check(page, name: str, svg: str, *, min_font: float = 0.0, max_legend_entries: int | None = None) -> Verdict:
+def check(
+    page, name: str, svg: str, *, min_font: float = 0.0, max_legend_entries: int | None = None
+) -> Verdict:
     """Open ``svg`` in ``page`` (a Playwright page) and check its geometry."""
-    page.set_content(f"<html><head><style>{FONT_FACE} body{{margin:0}}</style></head><body>{svg}</body></html>")
+    page.set_content(
+        f"<html><head><style>{FONT_FACE} body{{margin:0}}</style></head><body>{svg}</body></html>"
+    )
     with contextlib.suppress(Exception):
         page.evaluate("document.fonts.ready")
     g = page.evaluate(GEOMETRY)

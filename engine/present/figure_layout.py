@@ -48,7 +48,9 @@ class Target:
     stroke: float = 2.0
     max_legend_entries: int | None = None
 
-    def at(self, width: float | None = None, height: float | None = None, font: float | None = None) -> Target:
+    def at(
+        self, width: float | None = None, height: float | None = None, font: float | None = None
+    ) -> Target:
         """This target with another size (CSS pixels) or type size."""
         return replace(
             self,
@@ -159,7 +161,11 @@ def legends(spec: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         for channel in ("color", "fill", "stroke", "shape", "size", "opacity", "strokeDash"):
             definition = encoding.get(channel)
-            if isinstance(definition, dict) and definition.get("legend", {}) is not None and "field" in definition:
+            if (
+                isinstance(definition, dict)
+                and definition.get("legend", {}) is not None
+                and "field" in definition
+            ):
                 found.append(definition)
     return found
 
@@ -190,7 +196,9 @@ def _wrap_titles(spec: dict[str, Any], width: float, font: float) -> None:
     for node in _walk(spec):
         title = node.get("title")
         available = width if node is spec else per_view
-        if isinstance(title, str) and ("mark" in node or "layer" in node or any(k in node for k in COMPOSITE_KEYS)):
+        if isinstance(title, str) and (
+            "mark" in node or "layer" in node or any(k in node for k in COMPOSITE_KEYS)
+        ):
             node["title"] = {"text": wrap(title, available, size)}
         elif isinstance(title, dict) and "text" in title and isinstance(title["text"], (str, list)):
             title["text"] = wrap(" ".join(_text_lines(title["text"])), available, size)
@@ -205,9 +213,9 @@ def _wrap_axis_titles(spec: dict[str, Any], width: float, height: float, font: f
             continue
         for channel, room in (("x", width), ("y", height)):
             definition = encoding.get(channel)
-            if isinstance(definition, dict) and isinstance(definition.get("title"), str):
-                if len(definition["title"]) * CHAR_WIDTH * size > room * 0.95:
-                    definition["title"] = wrap(definition["title"], room * 0.9, size)
+            title = definition.get("title") if isinstance(definition, dict) else None
+            if isinstance(title, str) and len(title) * CHAR_WIDTH * size > room * 0.95:
+                definition["title"] = wrap(title, room * 0.9, size)
 
 
 def legend_columns(labels: list[str], title: str, width: float, font: float) -> int:
@@ -344,7 +352,12 @@ def fit(spec: dict[str, Any], target: Target, measure) -> dict[str, Any]:
         w, h = sized(fx, fy)
         xs.append((fx, w))
         ys.append((fy, h))
-        if abs(w - goal_w) <= 2 and abs(h - goal_h) <= 2 or uniform and (abs(w - goal_w) <= 2 or abs(h - goal_h) <= 2):
+        if (
+            abs(w - goal_w) <= 2
+            and abs(h - goal_h) <= 2
+            or uniform
+            and (abs(w - goal_w) <= 2 or abs(h - goal_h) <= 2)
+        ):
             break
     if title is not None:
         spec["title"] = title
@@ -412,7 +425,10 @@ def _keep_talk_series(spec: dict[str, Any]) -> None:
     if total and total > len(values):
         title = spec.get("title")
         text = title.get("text") if isinstance(title, dict) else title
-        spec["title"] = {"text": text or "", "subtitle": f"{len(values)} of {total} series (all in the report)"}
+        spec["title"] = {
+            "text": text or "",
+            "subtitle": f"{len(values)} of {total} series (all in the report)",
+        }
 
 
 def _scale_mark_sizes(spec: dict[str, Any], target: Target) -> None:
@@ -425,7 +441,11 @@ def _scale_mark_sizes(spec: dict[str, Any], target: Target) -> None:
         if isinstance(mark, dict):
             if isinstance(mark.get("strokeWidth"), (int, float)):
                 mark["strokeWidth"] = round(mark["strokeWidth"] * factor, 2)
-            if isinstance(mark.get("size"), (int, float)) and mark.get("type") in ("point", "circle", "square"):
+            if isinstance(mark.get("size"), (int, float)) and mark.get("type") in (
+                "point",
+                "circle",
+                "square",
+            ):
                 mark["size"] = round(mark["size"] * factor * factor, 1)
             if isinstance(mark.get("fontSize"), (int, float)):
                 mark["fontSize"] = max(round(mark["fontSize"] * factor, 1), target.font)
@@ -441,6 +461,17 @@ def for_screen(spec: dict[str, Any]) -> dict[str, Any]:
     axis.setdefault("labelOverlap", "greedy")
     spec["config"]["font"] = FONT_STACK
     return spec
+
+
+def svg_size_in_points(svg: str) -> str:
+    """The SVG with a width and height in points (0.75 per CSS px) for the PDF converter, which
+    reads user units as points: the page is then the picture's size in inches."""
+
+    def points(match: re.Match) -> str:
+        return f'{match.group(1)}="{float(match.group(2)) * 72.0 / CSS_PX_PER_INCH:.2f}"'
+
+    head, sep, rest = svg.partition(">")
+    return re.sub(r'\b(width|height)="([0-9.]+)"', points, head, count=2) + sep + rest
 
 
 def svg_size_in_inches(svg: str) -> str:

@@ -194,7 +194,6 @@ def _remember(store: OrderedDict, key: str, make):
 def sized_spec(chart: Any, target: layout.Target) -> dict[str, Any]:
     """The chart fitted to ``target`` (a file or a slide): explicit sizes, the target's type."""
     spec = _merge_config(_spec(chart), LAB_CONFIG)
-    spec.pop("usermeta", None) if not layout.keeps_aspect(spec) else None
     key = _digest(spec, target)
     return _remember(_FITTED, key, lambda: layout.for_target(spec, target, measure))
 
@@ -231,9 +230,10 @@ def _render(spec: dict[str, Any], fmt: str, dpi: float) -> bytes:
     kwargs = _vl_kwargs(spec)
     if fmt == "png":
         return vl_convert.vegalite_to_png(spec, scale=dpi / layout.CSS_PX_PER_INCH, **kwargs)
-    if fmt == "pdf":  # 72 points per inch: a CSS pixel is 0.75 pt, so the page has the picture's size
-        return vl_convert.vegalite_to_pdf(spec, scale=72.0 / layout.CSS_PX_PER_INCH, **kwargs)
-    return layout.svg_size_in_inches(vl_convert.vegalite_to_svg(spec, **kwargs)).encode()
+    svg = vl_convert.vegalite_to_svg(spec, **kwargs)
+    if fmt == "pdf":  # the page in points (72 per inch) around the same vector drawing, fonts embedded
+        return vl_convert.svg_to_pdf(layout.svg_size_in_points(svg))
+    return layout.svg_size_in_inches(svg).encode()
 
 
 def chart_bytes(chart: Any, fmt: str, *, size: FileSize = REPORT_SIZE) -> bytes:

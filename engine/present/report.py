@@ -29,6 +29,7 @@ from engine.core.devices import available_devices
 from engine.core.experiment import Experiment, Progress, config_to_dict
 from engine.core.registry import available, phenomena
 from engine.core.runner import experiments
+from engine.core.validation import ConfigError
 from engine.present.claims import (
     NO_SCALE,
     STATUSES,
@@ -51,7 +52,7 @@ PACKAGES = (
     "vl-convert-python",
     "streamlit",
 )
-FIGURE_FORMATS = ("png", "svg")
+FIGURE_FORMATS = ("png", "svg", "pdf")
 
 # ----------------------------------------------------------------------------- document blocks
 
@@ -67,7 +68,7 @@ class Block:
     header: tuple = ()
 
 
-FIGURE_WIDTH = 800  # CSS pixels every report figure is shown at (Markdown and HTML alike)
+FIGURE_WIDTH = 624  # CSS pixels every report figure is shown at: its own size (6.5 in at 96 px per inch)
 
 
 def render_markdown(blocks: list[Block]) -> str:
@@ -96,7 +97,7 @@ def render_markdown(blocks: list[Block]) -> str:
 _CSS = (
     "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
     "line-height:1.45}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-    "padding:4px 8px;text-align:left;vertical-align:top}img{width:100%;max-width:800px;height:auto;display:block}"
+    "padding:4px 8px;text-align:left;vertical-align:top}img{width:100%;max-width:624px;height:auto;display:block}"
     "code{background:#f4f4f4;padding:0 3px}"
 )
 
@@ -131,6 +132,83 @@ def render_html(blocks: list[Block], title: str) -> str:
                 "<p>" + " · ".join(f"<a href='{e(href)}'>{e(label)}</a>" for label, href in b.items) + "</p>"
             )
     out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: Any) -> str:
+    """``text`` safe in LaTeX body text (compile with XeLaTeX or LuaLaTeX for the Greek and symbols)."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def latex_table(block: Block) -> str:
+    """One table block as a LaTeX ``tabular`` (``booktabs`` rules; long cells wrap in p-columns)."""
+    columns = len(block.header)
+    width = f"{0.96 / max(1, columns):.3f}"
+    spec = "".join(f"p{{{width}\\linewidth}}" for _ in range(columns))
+    lines = [
+        "\\begin{tabular}{" + spec + "}",
+        "\\toprule",
+        " & ".join(latex_escape(h) for h in block.header) + " \\\\",
+        "\\midrule",
+        *(" & ".join(latex_escape(v) for v in row) + " \\\\" for row in block.items),
+        "\\bottomrule",
+        "\\end{tabular}",
+    ]
+    return "\n".join(lines)
+
+
+def render_latex(blocks: list[Block], title: str, tables: Path) -> str:
+    """The report as a LaTeX document: figures as PDF (``\\includegraphics``), each table also
+    written to ``tables/table-NN.tex`` so a student can ``\\input`` it into their own report."""
+    tables.mkdir(parents=True, exist_ok=True)
+    sections = {1: "section*", 2: "section", 3: "subsection", 4: "subsubsection"}
+    out = [
+        "% Phenomena Lab report: compile with xelatex or lualatex (Unicode symbols in the text).",
+        "\\documentclass[10pt]{article}",
+        "\\usepackage[margin=1in]{geometry}",
+        "\\usepackage{graphicx,booktabs,fontspec}",
+        "\\begin{document}",
+        f"\\title{{{latex_escape(title)}}}\\date{{}}\\maketitle",
+    ]
+    count = 0
+    for b in blocks:
+        if b.kind == "h" and b.level > 1:
+            out.append(f"\\{sections.get(b.level, 'paragraph')}{{{latex_escape(b.text)}}}")
+        elif b.kind == "p":
+            out.append(latex_escape(b.text) + "\n")
+        elif b.kind == "ul":
+            out.append(
+                "\\begin{itemize}\n"
+                + "\n".join(f"\\item {latex_escape(i)}" for i in b.items)
+                + "\n\\end{itemize}"
+            )
+        elif b.kind == "table":
+            count += 1
+            name = f"table-{count:02d}.tex"
+            (tables / name).write_text(latex_table(b) + "\n", encoding="utf-8")
+            out.append("{\\small\\noindent\n\\input{" + f"{tables.name}/{name}" + "}}\n")
+        elif b.kind == "figure":
+            src, alt = b.items
+            pdf = str(src).rsplit(".", 1)[0] + ".pdf"
+            out.append(
+                "\\begin{figure}[htbp]\\centering\n"
+                f"\\includegraphics[width=\\linewidth]{{{pdf}}}\n\\caption{{{latex_escape(alt)}}}\n\\end{{figure}}"
+            )
+    out.append("\\end{document}")
     return "\n".join(out) + "\n"
 
 
@@ -179,6 +257,7 @@ class ReportSummary:
 
     markdown: Path
     html: Path
+    latex: Path | None = None
     figures: list[Path] = field(default_factory=list)
     claims: int = 0
     missing: list[str] = field(default_factory=list)  # (experiment, preset) not available
@@ -229,7 +308,15 @@ def _figure_blocks(
         rel = lambda p: f"{folder.name}/{p.name}"  # noqa: E731
         blocks.append(Block("figure", items=(rel(paths["png"]), f"{exp.title} — {chart} [{preset}]")))
         blocks.append(
-            Block("links", items=(("PNG", rel(paths["png"])), ("SVG", rel(paths["svg"])), ("CSV", rel(csv))))
+            Block(
+                "links",
+                items=(
+                    ("PNG", rel(paths["png"])),
+                    ("SVG", rel(paths["svg"])),
+                    ("PDF", rel(paths["pdf"])),
+                    ("CSV", rel(csv)),
+                ),
+            )
         )
     return blocks
 
@@ -384,13 +471,34 @@ def _stage(progress: Progress | None, low: float, high: float, label: str) -> Pr
     return lambda fraction, message: progress(low + (high - low) * fraction, f"{label}: {message}")
 
 
+def check_only(only: list[str] | None) -> list[str] | None:
+    """The phenomena named by ``--only``, validated (a ConfigError lists the ones that exist)."""
+    if not only:
+        return None
+    known = [p.name for p in phenomena()]
+    for name in only:
+        if name not in known:
+            raise ConfigError(
+                f"The 'only' parameter must name a phenomenon: one of {', '.join(known)}. "
+                f"Got {str(name)[:80]!r} instead."
+            )
+    return list(dict.fromkeys(only))
+
+
 def build_report(
-    out: str | Path, *, cached_only: bool = False, device: str = "auto", progress: Progress | None = None
+    out: str | Path,
+    *,
+    cached_only: bool = False,
+    device: str = "auto",
+    progress: Progress | None = None,
+    only: list[str] | None = None,
 ) -> ReportSummary:
-    """Write ``report.md``, ``report.html`` and ``figures/`` into ``out``; return what was written.
+    """Write ``report.md``, ``report.html``, ``report.tex`` (figures as PDF, tables as ``tables/*.tex``)
+    and ``figures/`` into ``out``; return what was written. ``only`` limits it to some phenomena.
 
     ``progress(fraction, message)`` follows the experiments (and any quick run computed on the way).
     """
+    only = check_only(only)
     start = time.perf_counter()
     out = Path(out)
     folder = out / "figures"
@@ -398,13 +506,13 @@ def build_report(
     registry = experiments()
     built = {p.name for p in available()}
     source = FrameSource(compute=not cached_only, device=device)
-    names = sorted(registry)
+    names = sorted(n for n in registry if only is None or registry[n].phenomenon in only)
     blocks: list[Block] = []
     results: list[ClaimResult] = []
     for index, name in enumerate(names):  # first measure every claim (computing quick results)
         source.progress = _stage(progress, 0.5 * index / len(names), 0.5 * (index + 1) / len(names), name)
         results += [evaluate(c, source) for c in registry[name].claims]
-    listed = phenomena()
+    listed = [p for p in phenomena() if only is None or p.name in only]
     order = {p.name: i for i, p in enumerate(listed)}
     results.sort(key=lambda r: order.get(r.phenomenon, len(order)))
     written: list[Path] = []
@@ -459,9 +567,11 @@ def build_report(
     markdown, page = out / "report.md", out / "report.html"
     markdown.write_text(render_markdown(blocks), encoding="utf-8")
     page.write_text(render_html(blocks, title), encoding="utf-8")
+    latex = out / "report.tex"
+    latex.write_text(render_latex(blocks, title, out / "tables"), encoding="utf-8")
     if progress is not None:
         progress(1.0, "done")
-    return ReportSummary(markdown, page, written, len(results), missing, time.perf_counter() - start)
+    return ReportSummary(markdown, page, latex, written, len(results), missing, time.perf_counter() - start)
 
 
 def report_zip(*, cached_only: bool = True) -> bytes:

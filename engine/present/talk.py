@@ -14,6 +14,7 @@ A talk file (see ``talks/example.toml``)::
     bullets = ["Uniform L2 stalls", "RAG aligns fast"]
     sliders = ["k"]                     # optional live sliders over config fields
     slider_values = { k = [2, 4, 6] }   # optional positions (default: the quick sweep's values)
+    slider_labels = { k = "latent dimension k" }  # optional words above each slider
     notes = "what to say"               # optional speaker notes
 
 A slide without ``experiment`` is a text slide. :func:`load_talk` parses and validates (every
@@ -45,6 +46,7 @@ SLIDE_KEYS = (
     "chart",
     "sliders",
     "slider_values",
+    "slider_labels",
     "notes",
 )
 TALK_KEYS = ("title", "author", "date", "slides")
@@ -69,7 +71,12 @@ class Slide:
     chart: str | None = None
     sliders: tuple[str, ...] = ()
     slider_values: dict[str, tuple] = field(default_factory=dict)  # explicit positions
+    slider_labels: dict[str, str] = field(default_factory=dict)  # what the audience reads
     notes: str = ""
+
+    def slider_label(self, name: str) -> str:
+        """The words above a live slider: the talk's label, else the field's name in words."""
+        return self.slider_labels.get(name) or name.replace("_", " ")
 
     @property
     def label(self) -> str:
@@ -192,13 +199,17 @@ def _parse_slide(number: int, raw: dict[str, Any]) -> tuple[Slide, list[str]]:
             lambda v: isinstance(v, dict) and all(isinstance(x, list) and x for x in v.values()),
             "a table of non-empty lists, e.g. { k = [2, 4] }",
         ),
+        "slider_labels": (
+            lambda v: isinstance(v, dict) and all(isinstance(x, str) and 0 < len(x) <= 80 for x in v.values()),
+            'a table of labels of at most 80 characters, e.g. { k = "latent dimension k" }',
+        ),
         "notes": (lambda v: isinstance(v, str), "a string"),
     }
     for key, (ok, allowed) in expectations.items():
         if key in raw and not ok(raw[key]):
             problems.append(f"{label}: {key!r} must be {allowed}. Got {raw[key]!r} instead.")
     if "experiment" not in raw:
-        stray = [k for k in ("preset", "config", "chart", "sliders", "slider_values") if k in raw]
+        stray = [k for k in ("preset", "config", "chart", "sliders", "slider_values", "slider_labels") if k in raw]
         if stray:
             problems.append(f"{label}: {stray[0]!r} needs an 'experiment'")
     if problems:
@@ -213,6 +224,7 @@ def _parse_slide(number: int, raw: dict[str, Any]) -> tuple[Slide, list[str]]:
         chart=raw.get("chart"),
         sliders=tuple(raw.get("sliders", ())),
         slider_values={k: tuple(v) for k, v in raw.get("slider_values", {}).items()},
+        slider_labels=dict(raw.get("slider_labels", {})),
         notes=raw.get("notes", ""),
     ), []
 

@@ -6,6 +6,7 @@ Parsing and validating talk files lives in :mod:`engine.present.talk`.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -128,10 +129,22 @@ def slide_spec(slide: Slide, live: dict[str, Any] | None = None) -> dict[str, An
 
 
 def spec_of(slide: Slide, frame: pd.DataFrame) -> dict[str, Any]:
-    """The slide's chart of ``frame`` with type large enough for a projector."""
-    from engine.present.figures import for_projector
+    """The slide's chart of ``frame`` sized for the slide (projector type, thick lines; the whole
+    slide's width when it has no bullets or sliders beside the chart)."""
+    from engine.present.figures import talk_spec
 
-    return for_projector(get_experiment(slide.experiment).chart(frame, slide.chart))
+    chart = get_experiment(slide.experiment).chart(frame, slide.chart)
+    return talk_spec(chart, wide=not (slide.bullets or slide.sliders))
+
+
+def slide_svg(spec: dict[str, Any]) -> str:
+    """The slide's chart as inline SVG markup that scales to its box (its type scales with it)."""
+    from engine.present.figures import render
+
+    svg = render(spec, "svg").decode()
+    head, sep, rest = svg.partition(">")
+    head = re.sub(r'\s(width|height)="[^"]*"', "", head)
+    return head + ' width="100%" height="100%" preserveAspectRatio="xMidYMid meet"' + sep + rest
 
 
 def spec_key(slide: Slide, live: dict[str, Any] | None = None) -> str:
@@ -157,11 +170,9 @@ def check_slide(slide: Slide, pending: str | None = None, *, render: bool = True
     seconds = time.perf_counter() - start
     render_seconds = 0.0
     if render:
-        from engine.present.figures import chart_bytes
-
         start = time.perf_counter()
         try:
-            chart_bytes(spec, "svg")
+            slide_svg(spec)
         except Exception as err:  # vl-convert's errors: the spec would not draw in the browser either
             return SlideCheck(slide, "error", seconds, message=f"the chart does not render: {err}")
         render_seconds = time.perf_counter() - start

@@ -95,7 +95,17 @@ RIDGE_QUANTITIES = {
 
 
 #: The series a talk slide keeps (about five legend entries read from the back of a room).
-TALK_KEYS = ("test_risk", "test_error", "mirror_error", "nk_lower_bound", "surrogate_risk", "coupling_bound", "surrogate_bound", "ball_sup", "ball_bound")
+TALK_KEYS = (
+    "test_risk",
+    "test_error",
+    "mirror_error",
+    "nk_lower_bound",
+    "surrogate_risk",
+    "coupling_bound",
+    "surrogate_bound",
+    "ball_sup",
+    "ball_bound",
+)
 
 
 def _for_talk(chart: alt.Chart, quantities: dict[str, str]) -> alt.Chart:
