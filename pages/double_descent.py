@@ -76,9 +76,7 @@ if view == VIEWS[0]:
             st.error(message)
         show.chart("double_descent.linear", frame, "layers")
         show.chart("double_descent.linear", frame, "risk")
-        st.dataframe(
-            readouts.bump_table(readouts.linear_bumps(frame), readouts.diverged_runs(frame)), hide_index=True
-        )
+        show.table(readouts.bump_table(readouts.linear_bumps(frame), readouts.diverged_runs(frame)))
         st.markdown(
             "**What to notice.** The fast group (std 1) reaches its bias-variance optimum after about "
             "$1/\\eta$ steps; its variance then keeps rising while the slow group's bias is still high: "
@@ -107,7 +105,7 @@ elif view == VIEWS[1]:
         show.chart("double_descent.two_layer", frame)
         unstable = {s for s, steps in readouts.two_layer_spikes(frame).items() if len(steps)}
         bumps = readouts.two_layer_bumps(frame)
-        st.dataframe(readouts.bump_table(bumps, readouts.diverged_runs(frame), unstable), hide_index=True)
+        show.table(readouts.bump_table(bumps, readouts.diverged_runs(frame), unstable))
         st.markdown(
             f"**What to notice.** Linear(50, {hidden}) → ReLU → Linear({hidden}, 1), second layer initialised ×0.01, "
             "full-batch GD. With one step size (8e-5) the L1 risk dips, rises and falls again: the two layers "
@@ -139,7 +137,7 @@ elif view == VIEWS[2]:
         show.chart(dd.NETWORK_NAME, both, "error", key="quick")
         show.chart(dd.NETWORK_NAME, both, "train", key="quick")
         bumps = {r: readouts.network_bump(g) for r, g in both.groupby("run", sort=False)}
-        st.dataframe(readouts.bump_table(bumps, readouts.diverged_runs(both, key="run")), hide_index=True)
+        show.table(readouts.bump_table(bumps, readouts.diverged_runs(both, key="run")))
     st.markdown(
         "**What to notice.** Digits with noisy labels, SGD without momentum, $\\eta_0/\\sqrt{1+k/512}$. With one "
         "step size the test error dips, rises while the net memorises the wrong labels, and falls again once it "

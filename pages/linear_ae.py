@@ -24,10 +24,10 @@ st.markdown(
     "**axes**. Gradient descent gets there slowly; the rotation-augmented gradient (**RAG**, used alone "
     "without a penalty, as in the authors' code) fast."
 )
-st.latex(
-    r"L = \tfrac1n\|X - X W_1^\top W_2^\top\|_F^2 + \sum_i \lambda_i \left(\|W_1[i,:]\|^2 + "
-    r"\|W_2[:,i]\|^2\right), \quad W_1^\star = W_2^{\star\top} = "
-    r"\mathrm{diag}\big(\sqrt{1 - \lambda_i/\sigma_i^2}\big)\, U_k^\top"
+st.latex(  # two lines: one line is cut at the right edge of a narrow column
+    r"\begin{aligned} L &= \tfrac1n\|X - X W_1^\top W_2^\top\|_F^2 + \sum_i \lambda_i \left(\|W_1[i,:]\|^2 + "
+    r"\|W_2[:,i]\|^2\right) \\ W_1^\star &= W_2^{\star\top} = "
+    r"\mathrm{diag}\big(\sqrt{1 - \lambda_i/\sigma_i^2}\big)\, U_k^\top \end{aligned}"
 )
 st.info(
     "**Penalty conventions.** Quick scale (the sliders): λᵢ = λ·linspace(0.1, 0.9, k) on the squared norms, "

@@ -201,7 +201,9 @@ with st.container(key="talk_body"):
         with chart_col, st.container(key="talk_chart", height="stretch"):
             spec = slide_spec(slide, live)
             if spec is not None:  # drawn at the slide's design size and scaled to its box, type included
-                svg = talk_check.slide_svg(spec)  # inline (st.html would strip the SVG), one line, no blank lines
+                svg = talk_check.slide_svg(
+                    spec
+                )  # inline (st.html would strip the SVG), one line, no blank lines
                 st.markdown(f"<div class='talk-svg'>{svg}</div>", unsafe_allow_html=True)
 
 slider_keys = [k for k in st.session_state if str(k).startswith("talk_s")]

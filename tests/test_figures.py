@@ -21,7 +21,7 @@ from engine.core.runner import experiments, run
 from engine.present import figure_layout, figures
 
 ROOT = Path(__file__).resolve().parent.parent
-TALK_MIN_FONT = 30.0  # design px at 1920x1080: 31 px type, 30 allows for rounding of scaled marks
+TALK_MIN_FONT = 32.0  # design px at 1920x1080: 33 px type, 32 allows for rounding of scaled marks
 
 
 def media_box(pdf: bytes) -> tuple[float, float]:

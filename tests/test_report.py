@@ -47,6 +47,7 @@ def test_report_has_every_claim_and_every_linked_file_exists(tmp_path, fresh_cac
     assert {p.name for p in summary.figures} == {
         f"{NAME}.quick.heatmap.png",
         f"{NAME}.quick.heatmap.svg",
+        f"{NAME}.quick.heatmap.pdf",
         f"{NAME}.quick.csv",
     }
     figs = out / "figures"
@@ -110,7 +111,7 @@ def test_cli_figure_and_report(tmp_path, fresh_cache, capsys):
     capsys.readouterr()
     assert cli.main(["figure", NAME, "--chart", "pie", "--out", str(svg)]) == 2
     assert "'chart' parameter of linear_ae.snapshot must be one of 'heatmap'" in capsys.readouterr().err
-    assert cli.main(["figure", NAME, "--out", str(tmp_path / "f.pdf")]) == 2
+    assert cli.main(["figure", NAME, "--out", str(tmp_path / "f.gif")]) == 2
     assert cli.main(["figure", NAME, "--cached-only", "--out", str(svg)]) == 2
     assert "not in the cache" in capsys.readouterr().err and not engine.is_cached(NAME)
     assert cli.main(["report", "--out", str(tmp_path / "rep"), "--cached-only"]) == 0
@@ -125,7 +126,7 @@ def test_report_zip_for_the_app(fresh_cache):
     assert {"report/report.md", "report/report.html"} <= set(names)
 
 
-def test_projector_fonts_add_missing_sizes_and_keep_the_charts_own():
+def test_projector_type_wins_over_the_charts_own_and_other_settings_stay():
     chart = (
         alt.Chart(pd.DataFrame({"x": [1]}))
         .mark_point()
@@ -133,8 +134,9 @@ def test_projector_fonts_add_missing_sizes_and_keep_the_charts_own():
         .configure_axis(labelFontSize=9, grid=False)
     )
     config = figures.for_projector(chart)["config"]
-    assert config["axis"] == {"labelFontSize": 9, "grid": False, "titleFontSize": 17, "titleLimit": 0}
-    assert config["legend"]["labelFontSize"] == 15
+    assert config["axis"]["labelFontSize"] == 33 and config["axis"]["titleFontSize"] >= 33  # 9 px: unreadable
+    assert config["axis"]["grid"] is False  # the chart's other choices are kept
+    assert config["legend"]["labelFontSize"] == 33
 
 
 def test_report_shows_figures_at_one_size_a_status_per_scale_and_sanity_checks_apart(tmp_path, fresh_cache):
@@ -150,17 +152,18 @@ def test_report_shows_figures_at_one_size_a_status_per_scale_and_sanity_checks_a
     assert ("Sanity checks (fail only on a bug)" in md) == ("sanity" in kinds)
 
 
-def test_exports_use_the_apps_theme_and_a_fixed_size():
+def test_exports_have_explicit_sizes_and_untruncated_legends():
     chart = (
         alt.Chart(pd.DataFrame({"x": [1, 2], "c": ["a long legend label that vega would cut", "b"]}))
         .mark_point()
         .encode(x="x:Q", color="c:N")
         .properties(width="container")
     )
-    spec = figures.export_spec(chart)
-    assert spec["width"] == figures.EXPORT_WIDTH  # no container off screen: a fixed size, not NaN
-    assert spec["config"]["legend"]["labelLimit"] == 0  # legends never truncated
-    assert figures.themed(chart)["config"]["legend"] == spec["config"]["legend"]  # the screen's theme
+    spec = figures.file_spec(chart)
+    assert isinstance(spec["width"], float) and isinstance(spec["height"], float)  # no container off screen
+    assert spec["autosize"]["type"] == "pad"  # the picture grows around everything drawn
+    assert spec["encoding"]["color"]["legend"]["labelLimit"] == 0  # legends never truncated
+    assert figures.measure(spec) == pytest.approx((624, 384), abs=3)  # 6.5 x 4 in at 96 px per inch
     svg = figures.chart_bytes(chart, "svg").decode()
     assert "a long legend label that vega would cut" in svg and "NaN" not in svg
     assert figures.chart_bytes(chart, "svg") is figures.chart_bytes(chart, "svg")  # cached per spec

@@ -116,9 +116,11 @@ def _cell(text: Any) -> str:
 
 
 def _ours(row: pd.Series, scale: str) -> str:
+    """The status, then our number with its unit (the claim's unit, as the paper's column)."""
     status = row[f"status ({scale})"]
     value = row[f"ours ({scale})"]
-    return STATUS_STYLE.get(status, _cell(status)) + (f": {_cell(value)}" if value != "—" else "")
+    unit = f" {_cell(row['unit'])}" if row.get("unit") else ""
+    return STATUS_STYLE.get(status, _cell(status)) + (f": {_cell(value)}{unit}" if value != "—" else "")
 
 
 def _claims_markdown(board: pd.DataFrame) -> str:

@@ -154,7 +154,7 @@ def _draw(spec: dict[str, Any], stem: str, frame: pd.DataFrame | None, *, key: s
                 key=f"csv-{key}",
                 on_click="ignore",
             )
-        for fmt in ("png", "svg"):
+        for fmt in figures.CHART_FORMATS:
             st.download_button(
                 f"Chart ({fmt.upper()})",
                 lambda fmt=fmt: figures.chart_bytes(spec, fmt),
@@ -237,3 +237,8 @@ def run_on_demand(
         slot.empty()
     frames = [run(name, o) for o in runs]
     return frames if many else frames[0]
+
+
+def table(frame: pd.DataFrame) -> None:
+    """A small summary table drawn whole, its text wrapped (a data grid would cut its columns)."""
+    st.table(frame.set_index(frame.columns[0]) if len(frame.columns) > 1 else frame)

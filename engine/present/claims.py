@@ -19,6 +19,7 @@ experiment's ``setups[preset]``; the paper's number ``Claim.paper_setup``), and 
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,8 @@ import pandas as pd
 from engine.core.experiment import Claim, Experiment, Progress
 from engine.core.registry import phenomena
 from engine.core.runner import experiments, load_cached, run
+
+log = logging.getLogger(__name__)
 
 REPRODUCED = "reproduced"
 DIFFERS = "differs"
@@ -120,8 +123,14 @@ def _measure(claim: Claim, frame: pd.DataFrame) -> tuple[float | None, str]:
     """Our number from ``frame``; ``(None, why)`` when the measure raised or gave no number."""
     try:
         value = float(claim.measure(frame))
-    except Exception as err:  # a measure written for another preset's frame, an empty frame
-        return None, f"measure failed: {type(err).__name__}: {err}"
+    except (IndexError, KeyError) as err:  # a measure written for another preset's frame, an empty frame
+        log.info("measure of %s: %s: %s", claim.experiment, type(err).__name__, err)
+        return (
+            None,
+            "no number: this result lacks the rows or columns the claim reads (a preset with other settings)",
+        )
+    except Exception as err:
+        return None, f"no number: the measure could not read this result ({type(err).__name__})"
     if math.isnan(value):
         return None, "the measure gave nan (no number to judge)"
     return value, ""

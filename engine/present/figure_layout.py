@@ -63,9 +63,9 @@ class Target:
 #: A report column: 6.5 x 4 in, 9 pt tick labels (12 CSS px) once printed at that size.
 REPORT = Target("file", 6.5 * CSS_PX_PER_INCH, 4.0 * CSS_PX_PER_INCH, font=12.0, stroke=2.0)
 #: A talk slide's chart box at 1920x1080 (the chart column beside the bullets); the page scales the
-#: picture to its box, so type drawn at 31 px measures about 31 px at 1920x1080 and 20.7 px at
-#: 1280x720. Legends beyond about five entries are hard to read from the back of a room.
-SLIDE = Target("talk", 1060.0, 760.0, font=31.0, stroke=5.0, max_legend_entries=6)
+#: picture to its box, so type drawn at 33 px measures about 33 px at 1920x1080 and 21-22 px at
+#: 1280x720 (the browser test measures it). Legends beyond about five entries are hard to read from the back of a room.
+SLIDE = Target("talk", 1060.0, 760.0, font=33.0, stroke=5.0, max_legend_entries=6)
 #: A slide without bullets: the chart spans the slide's width.
 SLIDE_WIDE = replace(SLIDE, width=1800.0, height=760.0)
 
@@ -455,8 +455,11 @@ _SCREEN_TITLE_WIDTH = 640.0  # CSS px: narrowest chart column a page gives a cha
 
 
 def for_screen(spec: dict[str, Any]) -> dict[str, Any]:
-    """Screen adjustments: titles wrapped for a narrow column, tick labels that never collide."""
+    """Screen adjustments: titles wrapped for a narrow column, y-axis titles to the plot's height
+    (a title longer than the plot squashes it), tick labels that never collide."""
     _wrap_titles(spec, _SCREEN_TITLE_WIDTH, 12.0)
+    heights = [v.get("height") for v in views(spec) if isinstance(v.get("height"), (int, float))]
+    _wrap_axis_titles(spec, 10_000.0, min(heights or [300.0]) * 0.8, 12.0)
     axis = spec.setdefault("config", {}).setdefault("axis", {})
     axis.setdefault("labelOverlap", "greedy")
     spec["config"]["font"] = FONT_STACK

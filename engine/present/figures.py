@@ -204,7 +204,7 @@ def file_spec(chart: Any, size: FileSize = REPORT_SIZE) -> dict[str, Any]:
 
 
 def talk_spec(chart: Any, *, wide: bool = False) -> dict[str, Any]:
-    """The spec a talk slide draws: projector type (31 px at 1920x1080), thick lines, legends below."""
+    """The spec a talk slide draws: projector type (33 px at 1920x1080), thick lines, legends below."""
     return sized_spec(chart, layout.SLIDE_WIDE if wide else layout.SLIDE)
 
 

@@ -200,7 +200,9 @@ def _parse_slide(number: int, raw: dict[str, Any]) -> tuple[Slide, list[str]]:
             "a table of non-empty lists, e.g. { k = [2, 4] }",
         ),
         "slider_labels": (
-            lambda v: isinstance(v, dict) and all(isinstance(x, str) and 0 < len(x) <= 80 for x in v.values()),
+            lambda v: (
+                isinstance(v, dict) and all(isinstance(x, str) and 0 < len(x) <= 80 for x in v.values())
+            ),
             'a table of labels of at most 80 characters, e.g. { k = "latent dimension k" }',
         ),
         "notes": (lambda v: isinstance(v, str), "a string"),
@@ -209,7 +211,9 @@ def _parse_slide(number: int, raw: dict[str, Any]) -> tuple[Slide, list[str]]:
         if key in raw and not ok(raw[key]):
             problems.append(f"{label}: {key!r} must be {allowed}. Got {raw[key]!r} instead.")
     if "experiment" not in raw:
-        stray = [k for k in ("preset", "config", "chart", "sliders", "slider_values", "slider_labels") if k in raw]
+        stray = [
+            k for k in ("preset", "config", "chart", "sliders", "slider_values", "slider_labels") if k in raw
+        ]
         if stray:
             problems.append(f"{label}: {stray[0]!r} needs an 'experiment'")
     if problems:

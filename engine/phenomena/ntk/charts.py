@@ -277,7 +277,9 @@ def cntk_convergence_chart(frame: pd.DataFrame) -> alt.Chart:
         )
     )
     slope = alt.Chart(ref).mark_line(strokeDash=[6, 4], color="gray").encode(x, y, tooltip=["what"])
-    return (seeds + mean + slope).properties(title="A finite CNN's tangent kernel approaches the exact CNTK")
+    return (seeds + mean + slope).properties(
+        title="A finite CNN's tangent kernel approaches the exact CNTK", height=360
+    )
 
 
 def fix_ablation_chart(frame: pd.DataFrame) -> alt.Chart:
