@@ -25,12 +25,22 @@ WAIT_MS = 90_000
 SHOTS = os.environ.get("TALK_SCREENSHOTS")  # a folder: save each slide's screenshot there
 SCREENS = [(1280, 720), (1920, 1080)]
 PARTS = ("title", "chart", "bullets", "nav")
+MIN_CHART_TEXT = {1280: 20.0, 1920: 28.0}  # CSS px of the smallest chart text, by screen width
+CHART_TEXT = """() => {
+  const sizes = [];
+  for (const t of document.querySelectorAll('.st-key-talk_chart .talk-svg svg text')) {
+    if (!t.textContent.trim() || !t.getBoundingClientRect().height) continue;
+    const m = t.getScreenCTM(), size = parseFloat(t.getAttribute('font-size')) || 0;
+    sizes.push(size * Math.sqrt(m.a * m.a + m.b * m.b));  // the drawn size: the SVG is scaled to its box
+  }
+  return sizes.length ? Math.min(...sizes) : null;
+}"""
 BOXES = """() => {
   const box = (el) => { if (!el) return null; const r = el.getBoundingClientRect();
     return r.width * r.height > 0 ? [r.left, r.top, r.right, r.bottom] : null; };
   const q = (s) => document.querySelector(s);
   return {title: box(q('.st-key-talk_head h1')),
-          chart: box(q('.st-key-talk_chart .vega-embed canvas, .st-key-talk_chart .vega-embed svg.marks')),
+          chart: box(q('.st-key-talk_chart .talk-svg svg > g')),
           bullets: box(q('.st-key-talk_bullets ul')), nav: box(q('.st-key-talk_nav')),
           width: window.innerWidth, height: window.innerHeight};
 }"""
@@ -125,6 +135,8 @@ def test_every_slide_fits_the_screen_without_overlaps(player, talk, width, heigh
             assert overlap(boxes[a], boxes[b]) < 1.0, (where, a, boxes[a], b, boxes[b])
         if "chart" in boxes:  # the chart uses the screen: at least a third of its height
             assert boxes["chart"][3] - boxes["chart"][1] > height / 3, (where, boxes["chart"])
+            smallest = page.evaluate(CHART_TEXT)  # readable from the back of the room
+            assert smallest is not None and smallest >= MIN_CHART_TEXT[width], (where, smallest)
         assert_clean(page, slide)
 
 
@@ -136,7 +148,7 @@ def test_a_reload_stays_on_the_slide(player, talk):
     page.reload(wait_until="domcontentloaded")  # the slide number lives in the URL
     wait_for_slide(page, last, len(talk.slides))
     assert f"slide={last.number}" in page.url
-    page.get_by_role("button", name="← Previous").click()
+    page.get_by_role("button", name="Previous").click()
     page.wait_for_url(f"**slide={last.number - 1}**", timeout=WAIT_MS)
     page.get_by_role("heading", name=talk.slides[-2].title).wait_for(timeout=WAIT_MS)
 
