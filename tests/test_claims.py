@@ -71,7 +71,9 @@ def test_status_follows_holds_at_the_claims_own_scale(fresh_cache):
     assert reproduced.cache_keys == (frame.attrs["cache_key"],)
     assert claims.evaluate(claim(lambda v: v > 2), source).status == claims.DIFFERS
     broken = claims.evaluate(claim(bool, measure=lambda f: f["no such column"].mean()), source)
-    assert broken.status == claims.FAILED and "lacks the rows or columns" in broken.note  # words, no traceback
+    assert (
+        broken.status == claims.FAILED and "lacks the rows or columns" in broken.note
+    )  # words, no traceback
     paper = claims.evaluate(claim(lambda v: True, preset="paper", paper_value=1.0), source)
     assert paper.status == claims.NOT_COMPUTED and paper.paper is None
     assert paper.quick == reproduced.quick  # measured at quick scale all the same

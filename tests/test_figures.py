@@ -140,7 +140,9 @@ def test_cli_writes_a_pdf_and_every_chart_of_a_phenomenon(tmp_path):
     names = sorted(p.name for p in folder.iterdir())
     expected = sorted(f"{n}.{c}.svg" for n, c in CHARTS if n.startswith("linear_ae."))
     assert names == expected
-    widths = [float(re.search(r'width="([0-9.]+)in"', (folder / n).read_text()[:400]).group(1)) for n in names]
+    widths = [
+        float(re.search(r'width="([0-9.]+)in"', (folder / n).read_text()[:400]).group(1)) for n in names
+    ]
     assert widths == pytest.approx([5.0] * len(names), abs=0.04), widths  # --width 5: 5 in, every chart
     bad = env_run("figure", "linear_ae.dynamics", "--out", str(tmp_path / "x.png"), "--format", "pdf")
     assert bad.returncode == 2 and "'format' parameter" in bad.stderr
