@@ -26,6 +26,18 @@ try:
     )
 except ImportError:  # pragma: no cover - the font ships in requirements.txt
     pass
+try:  # the renderer's fallback for symbols Source Sans lacks (matplotlib's DejaVu Sans), found as it does
+    import importlib.util
+
+    for _folder in importlib.util.find_spec("matplotlib").submodule_search_locations:
+        _dejavu = Path(_folder) / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+        if _dejavu.is_file():
+            FONT_FACE += (
+                "@font-face {font-family: 'DejaVu Sans'; "
+                f"src: url(data:font/ttf;base64,{base64.b64encode(_dejavu.read_bytes()).decode()});}}"
+            )
+except (ImportError, AttributeError):  # pragma: no cover - no matplotlib: the system's fonts
+    pass
 
 GEOMETRY = """(svg) => {
   const root = document.querySelector('svg');
