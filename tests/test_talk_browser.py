@@ -91,7 +91,7 @@ def wait_for_slide(page, slide, count: int) -> None:
     settle(page)
     page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=WAIT_MS)
     if slide.experiment is not None:
-        page.locator(".st-key-talk_chart .vega-embed").first.wait_for(state="visible", timeout=WAIT_MS)
+        page.locator(".st-key-talk_chart .talk-svg svg").first.wait_for(state="visible", timeout=WAIT_MS)
     if slide.bullets:  # Markdown with math renders after its (lazily loaded) KaTeX
         page.locator(".st-key-talk_bullets ul").first.wait_for(state="visible", timeout=WAIT_MS)
     page.wait_for_timeout(300)  # the chart's resize to its container
