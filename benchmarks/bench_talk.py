@@ -63,7 +63,9 @@ def shown(page, slide, total: int) -> None:
     page.get_by_role("heading", name=slide.title).wait_for(timeout=60_000)
     page.get_by_text(f"{slide.number} / {total} ·").wait_for(timeout=60_000)
     if slide.experiment is not None:
-        page.locator(".st-key-talk_chart .talk-svg svg, .vega-embed canvas, .vega-embed svg.marks").first.wait_for(timeout=60_000)
+        page.locator(
+            ".st-key-talk_chart .talk-svg svg, .vega-embed canvas, .vega-embed svg.marks"
+        ).first.wait_for(timeout=60_000)
 
 
 def browser_timings(talk, cache_dir: str, rounds: int) -> dict[int, tuple[list[float], list[float]]]:
