@@ -7,12 +7,13 @@ bomb, ``--verify`` silent about what it skipped, ``export`` over a device node o
 ``--preset`` accepted, a FIFO or a link to the zero device planted as an entry, an entry that is a
 folder, ``clear`` of an unmarked folder, ``clear`` racing a writer, and ``/linear_ae?lae_at=0``.
 
-Faults are real where that is cheap and honest: signals and RLIMIT_FSIZE in a child process
-(``tests/toy_child.py``: the kernel refuses the write with EFBIG). A read-only or full file system
-cannot be mounted here (the tests may run as root, whom chmod does not stop), so those tests make
-every write under the cache folder fail at the ``os`` level with EROFS or ENOSPC; what they
-exercise is the engine's handling of the error the kernel would return, not the kernel. A chmod
-variant runs as well where the tests do not run as root.
+Faults are real where that is cheap and honest: signals, RLIMIT_FSIZE and RLIMIT_AS in a child
+process (``tests/toy_child.py``: the kernel refuses the write with EFBIG, the allocation with
+ENOMEM). A read-only or full file system cannot be mounted here, so those tests make every write
+under the cache folder fail at the ``os`` level with EROFS or ENOSPC (:func:`failing_writes`); what
+they exercise is the engine's handling of the error the kernel would return, not the kernel. One
+read-only test lets the kernel refuse for real (EACCES): the cache belongs to root and the checks
+run as user nobody (in a forked child when the tests run as root, whom chmod does not stop).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ import pytest
 import engine
 from engine import bundle
 from engine.cli import main
-from engine.core import cache, decoding, entries
+from engine.core import cache, entries
 from engine.core.entries import bound_digest, frame_from_parquet, frame_to_parquet
 from engine.core.runner import canonical_values
 
@@ -458,15 +459,18 @@ def test_a_parquet_dictionary_bomb_is_refused_before_it_is_expanded(toy_bundle, 
 
 
 def test_a_huge_string_cell_is_refused(toy_bundle, fresh_cache, tmp_path):
-    """One 4 MiB string cell (the old import accepted a 200 MiB one): over the 1 MiB-per-cell limit."""
-    assert decoding.MAX_STRING_BYTES == 2**20
-    item, payload = _forged_entry({"k": 12}, pd.DataFrame({"label": ["b" * (4 * 2**20)]}), digest="0" * 64)
+    """One 4 MiB string cell (the old import accepted a 200 MiB one): over the 1 MiB-per-cell limit,
+    refused by import, and never stored by the cache either (every later read would refuse it)."""
+    frame = pd.DataFrame({"label": ["b" * (4 * 2**20)]})
+    item, payload = _forged_entry({"k": 12}, frame, digest="0" * 64)
     path = _write_bundle(
         tmp_path / "cell.zip", {item["file"]: payload}, {"format": bundle.FORMAT, "entries": [item]}
     )
     with pytest.raises(bundle.BundleError, match="string of 4 MiB in column 'label'"):
         bundle.import_bundle(path)
-    assert _state(fresh_cache)["entries"] == 0
+    with pytest.raises(ValueError, match="string of 4 MiB in column 'label'"):
+        cache.store(NAME, 3, item["config"], cache.make_entry(frame, {}))
+    assert _state(fresh_cache) == {"entries": 0, "index": 0, "leftovers": 0}
 
 
 def test_the_decoded_limit_counts_every_column_and_spares_ordinary_frames(toy, fresh_cache, monkeypatch):
@@ -478,6 +482,8 @@ def test_the_decoded_limit_counts_every_column_and_spares_ordinary_frames(toy, f
     )
     data = frame_to_parquet(frame)
     pd.testing.assert_frame_equal(frame_from_parquet(data), frame)
+    from engine.core import decoding  # new in issue 18
+
     monkeypatch.setattr(decoding, "MAX_DECODED_BYTES", 2**20)
     with pytest.raises(ValueError, match=r"decodes to .* MiB \(at most 1 MiB"):
         frame_from_parquet(data)
