@@ -16,11 +16,17 @@ and checks, before it writes anything:
 * meaning: every experiment registered, every config valid for the experiment's Config class, its
   key recomputed from (experiment, version, config) and matched; entries of another science version
   are reported as stale and left out;
+* decoded sizes, from each member's Parquet footer and dictionaries before any column is expanded
+  (:mod:`engine.core.decoding`: at most 512 MiB per frame, 1 MiB per string cell, snappy or no
+  compression), and :data:`MAX_DECODED_TOTAL` over the bundle;
 * bytes: each member's SHA-256 and the frame's digest.
 
-Entries are staged in memory and committed only when every one passed (a failed write rolls back
-what was written), so a refused bundle writes nothing. ``verify=N`` recomputes N random quick-scale
-entries and compares them within a tolerance before committing.
+Entries are checked in memory, then committed all or nothing through a journal in the cache
+(:mod:`engine.core.journal`): a refused bundle, a failed write or Ctrl-C before the commit leaves
+the cache as it was; after the commit the import completes, even if killed (on the next start).
+``verify=N`` recomputes up to N entries cheap enough to recompute here (estimated under 30 s; one
+per scale first) and compares them within a tolerance before committing; every entry it did not
+recompute is listed as not verified, with why.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import logging
 import os
 import random
 import re
-import tempfile
+import stat
 import time
 import zipfile
 import zlib
@@ -43,13 +49,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.core import cache
+from engine.core import cache, decoding, safe_io
+from engine.core.decoding import DecodeRefused
 from engine.core.entries import bound_digest, clean_meta, frame_digest, frame_from_parquet, frame_to_parquet
 from engine.core.experiment import config_from_dict
+from engine.core.journal import sigint_deferred
 from engine.core.registry import get_experiment
 from engine.core.runner import canonical_values
 from engine.core.validation import ConfigError, short_repr
-from engine.verify import ATOL, RTOL, frames_differ, is_quick_scale
+from engine.verify import ATOL, RTOL, frames_differ, verify_plan
 
 FORMAT = "phenomena-lab-bundle/2"
 FORMAT_V1 = "phenomena-lab-bundle/1"  # no key field; still read
@@ -60,6 +68,7 @@ MAX_TOTAL_BYTES = 512 * 2**20
 MAX_ROWS = 1_000_000  # per entry
 MAX_COLUMNS = 1_000  # per entry
 MAX_CELLS = 50_000_000  # rows x columns over the whole bundle (about 400 MB as float64)
+MAX_DECODED_TOTAL = 1024 * 2**20  # decoded Arrow bytes over the whole bundle (staged in memory)
 
 log = logging.getLogger("engine.bundle")
 _MEMBER = re.compile(r"^entries/[0-9a-f]{32}\.parquet$")
@@ -93,6 +102,8 @@ class ImportResult:
     unchanged: int = 0
     stale: list[str] = field(default_factory=list)
     verified: list[str] = field(default_factory=list)
+    unverified: list[str] = field(default_factory=list)  # with --verify: what was not recomputed, why
+    interrupted: bool = False  # Ctrl-C arrived after the commit: the import was completed anyway
 
     def lines(self, where: str) -> list[str]:
         out = [
@@ -101,43 +112,87 @@ class ImportResult:
         ]
         out += [f"  stale, not imported: {s}" for s in self.stale]
         out += [f"  verified: {v}" for v in self.verified]
+        out += [f"  not verified: {u}" for u in self.unverified]
         return out
 
 
 # -- export --------------------------------------------------------------------------------
 
 
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a folder"),
+)
+
+
+def _not_regular(path: Path) -> str:
+    """'' if ``path`` is absent or a regular file (or a link to one), else what it is."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a link to nothing" if path.is_symlink() else ""
+    return "" if stat.S_ISREG(mode) else next((kind for test, kind in _KINDS if test(mode)), "not a file")
+
+
 def check_output_file(path: str | Path, what: str = "bundle") -> Path:
-    """``path`` if a file can be written there: not a folder, in a folder that exists."""
+    """``path`` if a file can be written there: absent or a regular file (or a link to one), in a
+    folder that exists. A folder, FIFO, device node or socket is refused, never replaced."""
     path = Path(path)
     if path.is_dir():
         raise BundleError(f"{short_repr(str(path))} is a folder; give a file name for the {what}.")
     if not path.parent.is_dir():
         raise BundleError(f"the folder of {short_repr(str(path))} does not exist.")
+    kind = _not_regular(path)
+    if kind:
+        raise BundleError(
+            f"{short_repr(str(path))} is {kind}, not a regular file; give a new file name for the {what}."
+        )
     return path
+
+
+def check_preset(names: list[str] | None, preset: str | None) -> None:
+    """Refuse (ConfigError) a preset that none of the selected experiments has."""
+    if preset is None:
+        return
+    from engine.core.registry import experiments
+
+    chosen = [get_experiment(n) for n in names] if names else list(experiments().values())
+    if not any(preset in exp.presets for exp in chosen):
+        allowed = sorted({p for exp in chosen for p in exp.presets})
+        raise ConfigError(
+            f"The 'preset' parameter must be one of {', '.join(map(repr, allowed))}. "
+            f"Got {short_repr(preset)} instead."
+        )
 
 
 def export_bundle(path: str | Path, names: list[str] | None = None, preset: str | None = None) -> int:
     """Write every valid, current cached entry into the bundle at ``path``; return the count.
 
     ``names`` keeps those experiments only; ``preset`` keeps the configs of that preset's grid (e.g.
-    only the paper-scale results). Never computes and never unpickles: an entry that is missing,
-    damaged, of an old version or bound to another key is left out. Written atomically.
+    only the paper-scale results; a preset no selected experiment has is a ConfigError). Never
+    computes and never unpickles: an entry that is missing, damaged, of an old version or bound to
+    another key is left out. Written atomically, and only as a regular file: a link to a regular
+    file has its target replaced; a folder, FIFO or device node at ``path`` is refused.
     """
     path = check_output_file(path)
+    check_preset(names, preset)
+    target = path.resolve() if path.is_symlink() else path
     entries, grids = [], {}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bundle-", suffix=".tmp")
-    os.close(fd)
+    tmp = safe_io.temp_name(target.parent / ".bundle")
     try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with zipfile.ZipFile(tmp, "x", compression=zipfile.ZIP_DEFLATED) as archive:
             for record in cache.index_records():
                 item = _export_one(archive, record, names, preset, grids)
                 if item is not None:
                     entries.append(item)
             archive.writestr("manifest.json", json.dumps({"format": FORMAT, "entries": entries}, indent=1))
-        os.replace(tmp, path)
+        check_output_file(target)  # still absent or regular, just before it is replaced
+        os.replace(tmp, target)
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
     return len(entries)
 
@@ -255,7 +310,7 @@ def _stage(path: Path, label: str, result: ImportResult) -> list[Staged]:
     """Every check, in memory; nothing is written."""
     if not path.is_file():
         raise BundleError(f"{label} is not a readable bundle (no such file). Nothing was imported.")
-    staged, cells, seen = [], 0, set()
+    staged, cells, decoded, seen = [], 0, 0, set()
     with zipfile.ZipFile(path) as archive:
         items, fmt = _read_manifest(archive, label)
         infos = {info.filename: info for info in archive.infolist()}
@@ -282,7 +337,14 @@ def _stage(path: Path, label: str, result: ImportResult) -> list[Staged]:
             cells += _check_shape(payload, number, label)
             if cells > MAX_CELLS:
                 raise _refuse(label, f"its frames hold over {MAX_CELLS:,} cells in all")
-            frame = frame_from_parquet(payload)
+            try:
+                table = decoding.read_table(payload)  # decoded sizes checked before any expansion
+            except DecodeRefused as err:
+                raise _refuse(label, f"entry {number}: {err}") from None
+            decoded += table.nbytes
+            if decoded > MAX_DECODED_TOTAL:
+                raise _refuse(label, f"its frames decode to over {MAX_DECODED_TOTAL / 2**20:,.0f} MiB in all")
+            frame = table.to_pandas()
             expected = frame_digest(frame) if fmt == FORMAT_V1 else bound_digest(item["key"], frame)
             if expected != item["digest"]:
                 raise BundleError(
@@ -450,16 +512,16 @@ def _check_shape(payload: bytes, number: int, label: str) -> int:
 
 
 def _verify(staged: list[Staged], count: int, rng: random.Random, label: str, result: ImportResult) -> None:
-    """Recompute ``count`` random quick-scale entries; refuse the bundle if one differs."""
+    """Recompute up to ``count`` random entries that are cheap enough (one per scale first, then at
+    random); refuse the bundle if one differs. Every entry left unchecked is named in
+    ``result.unverified``, with why (too costly here, or not sampled)."""
     if count <= 0:
         return
     from engine.core.compute import compute_entry
 
-    quick = [s for s in staged if is_quick_scale(s.experiment, s.config)]
-    if not quick:
-        result.verified.append("no quick-scale entries to recompute")
-        return
-    for s in rng.sample(quick, min(count, len(quick))):
+    plan = verify_plan([(s.experiment, s.config) for s in staged], count, rng)
+    for i in plan.chosen:
+        s = staged[i]
         try:
             fresh = compute_entry(s.experiment, s.config, device="cpu")["frame"]
         except Exception as err:  # the recomputation itself failed: no verdict, so no import
@@ -473,32 +535,71 @@ def _verify(staged: list[Staged], count: int, rng: random.Random, label: str, re
                 f"{label} was refused: {s.experiment} {short_repr(s.config, 60)} differs from a "
                 f"recomputation ({why}). Nothing was imported."
             )
-        result.verified.append(f"{s.experiment}: recomputed, equal within rtol={RTOL:g}, atol={ATOL:g}")
+        result.verified.append(
+            f"{s.experiment}: recomputed, equal within rtol={RTOL:g}, atol={ATOL:g} ({plan.scales[i]} scale)"
+        )
+    result.unverified.extend(plan.unverified_lines())
 
 
 def _commit(staged: list[Staged], label: str, result: ImportResult) -> None:
-    """Store every staged entry; if a write fails, restore what was there and re-raise as BundleError."""
-    done: list[tuple[Staged, dict | None]] = []
+    """Store every staged entry, all or nothing (see :mod:`engine.core.journal`).
+
+    The entries are first written to a journal in the cache folder (a failure or Ctrl-C there
+    deletes it: nothing was imported), then committed, then put into place with Ctrl-C deferred. A
+    write that fails while they are put into place rolls back what was written and restores what
+    was there. A process killed at any point is completed or rolled back on the next start.
+    """
+    todo = []
+    for s in staged:
+        previous = cache.load_valid(s.experiment, s.version, s.config)
+        if previous is not None and frame_digest(previous["frame"]) == frame_digest(s.frame):
+            result.unchanged += 1
+            continue
+        key = cache.entry_key(s.experiment, s.version, s.config)
+        todo.append((s, cache.make_entry(s.frame, s.meta, key, from_parquet=True), previous))
+    if not todo:
+        return
+    journal = None
     try:
-        for s in staged:
-            previous = cache.load_valid(s.experiment, s.version, s.config)
-            if previous is not None and frame_digest(previous["frame"]) == frame_digest(s.frame):
-                result.unchanged += 1
-                continue
-            entry = cache.make_entry(s.frame, s.meta)
-            cache.store(s.experiment, s.version, s.config, entry)
-            done.append((s, previous))
-            result.imported += 1
+        journal = cache.begin_import()
+        for s, entry, _ in todo:
+            journal.stage(s.experiment, s.version, s.config, entry)
     except Exception as err:
-        for s, previous in reversed(done):
-            try:
-                if previous is None:
-                    cache.remove(s.experiment, s.version, s.config)
-                else:
-                    cache.store(s.experiment, s.version, s.config, previous)
-            except Exception:  # keep rolling back the others
-                pass
+        if journal is not None:
+            journal.close()
         raise BundleError(
             f"{label}: writing to the cache failed ({type(err).__name__}: {short_repr(str(err))}); "
-            "what was written is rolled back. Nothing was imported."
+            "nothing was written. Nothing was imported."
         ) from None
+    except BaseException:  # Ctrl-C while staging: nothing is in the cache yet
+        if journal is not None:
+            journal.close()
+        raise
+    with journal, sigint_deferred() as interrupted:
+        done: list[tuple[Staged, dict | None]] = []
+        try:
+            journal.commit()
+            for s, entry, previous in todo:
+                cache.store(s.experiment, s.version, s.config, entry, staged=journal.entry_path(entry["key"]))
+                done.append((s, previous))
+        except Exception as err:
+            journal.uncommit()
+            _roll_back(done)
+            raise BundleError(
+                f"{label}: writing to the cache failed ({type(err).__name__}: {short_repr(str(err))}); "
+                "what was written is rolled back. Nothing was imported."
+            ) from None
+    result.imported += len(todo)
+    result.interrupted = interrupted()
+
+
+def _roll_back(done: list[tuple[Staged, dict | None]]) -> None:
+    """Restore what was in the cache before the given entries were stored."""
+    for s, previous in reversed(done):
+        try:
+            if previous is None:
+                cache.remove(s.experiment, s.version, s.config)
+            else:
+                cache.store(s.experiment, s.version, s.config, previous)
+        except Exception as err:  # keep rolling back the others
+            log.warning("could not roll back %s %s: %s", s.experiment, short_repr(s.config), err)

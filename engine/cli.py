@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="N",
-        help="recompute N random quick-scale entries and compare before importing",
+        help="recompute up to N entries cheap enough to recompute here (one per scale first) and "
+        "compare before importing; the rest are listed as not verified",
     )
     p.set_defaults(handler=cmd_import)
 
@@ -241,6 +242,7 @@ def cmd_run(args) -> int:
         f"{args.name}: {len(frame)} rows ({frame.attrs['cache']}, {frame.attrs.get('seconds')} s to compute)",
         file=sys.stderr,
     )
+    _print_cache_notice(args.name, frame)
     if args.out:
         frame.to_csv(args.out, index=False)
         print(f"wrote {args.out}", file=sys.stderr)
@@ -326,6 +328,7 @@ def cmd_export(args) -> int:
     bundle.check_output_file(args.file)
     for name in args.only or []:
         _experiment(name)
+    bundle.check_preset(args.only, args.preset)
     count = bundle.export_bundle(args.file, args.only, args.preset)
     print(f"exported {count} results to {args.file}")
     return 0
@@ -334,8 +337,15 @@ def cmd_export(args) -> int:
 def cmd_import(args) -> int:
     if args.verify < 0:
         raise ConfigError(f"The 'verify' parameter must be an int >= 0. Got {args.verify} instead.")
-    result = bundle.import_report(args.file, verify=args.verify)
+    try:
+        result = bundle.import_report(args.file, verify=args.verify)
+    except KeyboardInterrupt:
+        print("interrupted: nothing was imported; the cache is as it was.", file=sys.stderr)
+        return 130
     print("\n".join(result.lines(str(cache.cache_dir()))))
+    if result.interrupted:
+        print("interrupted: the import was already committed, so it was completed.", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -408,7 +418,14 @@ def cmd_figure(args) -> int:
         size=size,
     )
     print(f"wrote {args.out} ({args.name} [{args.preset}], {frame.attrs['cache']})", file=sys.stderr)
+    _print_cache_notice(args.name, frame)
     return 0
+
+
+def _print_cache_notice(name: str, frame) -> None:
+    """One line when a computed result could not be stored (a full disk, a read-only cache)."""
+    if frame.attrs.get("cache_notice"):
+        print(f"note: {name}: computed but {frame.attrs['cache_notice']}", file=sys.stderr)
 
 
 def cmd_report(args) -> int:

@@ -212,13 +212,17 @@ def test_malformed_index_records_are_skipped_and_never_followed(toy, fresh_cache
     assert not (tmp_path.parent / "escape").exists()
 
 
-def test_clear_also_takes_a_cache_folder_written_by_an_older_lab(fresh_cache):
-    """Folders from before the marker existed are recognised by joblib's layout of compute_cached."""
+def test_an_older_labs_folder_is_cleared_once_the_lab_has_opened_it(fresh_cache):
+    """Folders from before the marker existed carry none: clear leaves them alone (a folder that
+    merely looks like one may hold a user's files, issue 18) until the engine opens that
+    experiment's folder, which marks it."""
     old = fresh_cache / "linear_ae.dynamics" / "engine" / "core" / "cached_call" / "compute_cached"
     old.mkdir(parents=True)
     (old / "func_code.py").write_text("# first line: 1\n")
     (fresh_cache / cache.MARKER).write_text("")
     (fresh_cache / "lookalike" / "engine").mkdir(parents=True)
+    assert cache.clear_report() == ([], ["linear_ae.dynamics", "lookalike"])
+    cache.lab_folder("linear_ae.dynamics")
     assert cache.clear_report() == (["linear_ae.dynamics"], ["lookalike"])
 
 

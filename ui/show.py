@@ -61,6 +61,11 @@ def run(
         bar.empty()
         if frame.attrs.get("cache", "").startswith("recomputed"):
             st.warning("A damaged cache entry was found for this view; it was recomputed and replaced.")
+        if frame.attrs.get("cache_notice"):
+            st.warning(
+                f"This result was computed but {frame.attrs['cache_notice']}; it will be computed again "
+                "next time."
+            )
         return frame
     except (ConfigError, DataUnavailable) as err:
         st.error(str(err))

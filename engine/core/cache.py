@@ -7,29 +7,41 @@ a precomputed result are ignored by the key, so a GPU precompute is a hit on a l
 Storage: joblib's Memory with the :class:`ParquetStore` backend registered below. It writes each
 entry as one ``output.parquet`` (frame + a JSON header with key, digest and provenance, see
 :mod:`engine.core.entries`), refuses to store anything that is not an entry, and never opens an
-``output.pkl``: a pickle dropped into the cache is ignored, never loaded. Every load checks that the
-entry is bound to the slot it was read from and that its frame matches its digest; an entry that
-is truncated, edited or copied from another key's slot is logged once and recomputed.
+``output.pkl``: a pickle dropped into the cache is ignored, never loaded. Every read opens regular
+files only (no link, FIFO or device: :mod:`engine.core.safe_io`) and decodes within
+:mod:`engine.core.decoding`'s limits; every load checks that the entry is bound to the slot it was
+read from and that its frame matches its digest. An entry that is truncated, edited, copied from
+another key's slot, over a limit or not a regular file (a folder, a FIFO) is logged once,
+recomputed and replaced.
+
+Every write is atomic and checked: a failed write raises and leaves no partial file. A computed
+result that cannot be stored (a full disk, a read-only cache) is still returned, with a one-line
+notice; a read-only cache serves its hits.
 
 Beside joblib's store, ``cache/<experiment>/index/<key>.json`` lists what is cached (for
-``status``, ``export`` and ``clear``) because joblib's own layout is private.
+``status``, ``export`` and ``clear``) because joblib's own layout is private. Imports write through
+a journal (:mod:`engine.core.journal`): all their entries or none, even when killed.
 
-``clear`` deletes only folders the lab marked as its own (a ``.phenomena-lab`` file, written in the
-cache root and in each folder the lab creates); anything else is refused or left alone.
+``clear`` deletes only folders that carry the lab's marker (a ``.phenomena-lab`` file, written in
+the cache root and in each folder the lab creates or writes into); anything else is refused or left
+alone. A folder is renamed aside before it is deleted, so a writer racing a ``clear`` recreates a
+fresh folder, marked again by its first write.
 
 The location is ``$PHENOMENA_CACHE`` if set, else ``cache/`` at the repository root.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import re
 import shutil
-import tempfile
+import stat
 import time
 import types
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,7 +49,10 @@ from typing import Any
 import joblib
 from joblib._store_backends import FileSystemStoreBackend
 
+from . import journal
 from .cached_call import compute_cached
+from .compute import compute_entry
+from .decoding import DecodeRefused
 from .entries import (  # noqa: F401
     bind,
     entry_from_bytes,
@@ -47,16 +62,20 @@ from .entries import (  # noqa: F401
     frame_digest,
     make_entry,
 )
+from .safe_io import is_regular, read_regular, remove_odd, write_atomic, write_via
 
 ENV_VAR = "PHENOMENA_CACHE"
 BACKEND = "phenomena-parquet"
 ENTRY_FILE = "output.parquet"
 MARKER = ".phenomena-lab"
+MAX_ENTRY_BYTES = 1024 * 2**20  # an entry file; its frame is held to decoding's limits as well
+MAX_SMALL_FILE = 16 * 2**20  # joblib's func_code.py and metadata.json, index records
 _MARKER_TEXT = (
     "Written by Phenomena Lab. `python -m engine clear` deletes only folders that carry this file.\n"
 )
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 log = logging.getLogger("engine.cache")
 
 
@@ -64,34 +83,70 @@ class CacheRefused(ValueError):
     """A cache operation was refused (a folder the lab did not write, an unsafe name)."""
 
 
+def _open_item(filename: str, mode: str = "rb"):
+    """joblib's file opener, made safe: reads take only regular files (no link, FIFO or device);
+    writes create a new file (joblib writes to a fresh temporary name, then renames)."""
+    if "r" in mode:
+        return io.BytesIO(read_regular(filename, MAX_SMALL_FILE))
+    return os.fdopen(os.open(filename, _CREATE_FLAGS, 0o644), mode)
+
+
 class ParquetStore(FileSystemStoreBackend):
-    """joblib store backend that keeps entries as Parquet + JSON and refuses anything else."""
+    """joblib store backend that keeps entries as Parquet + JSON and refuses anything else.
+
+    Every read opens regular files only; every write is checked and atomic, and marks the
+    experiment's folder as the lab's once written (so a folder re-created after a concurrent
+    ``clear`` is marked again). A slot whose ``output.parquet`` is a folder, link or FIFO is
+    replaced when the entry is stored again.
+    """
+
+    _open_item = staticmethod(_open_item)
 
     def load_item(self, call_id, verbose=1, timestamp=None, metadata=None):
-        filename = os.path.join(self.location, *call_id, ENTRY_FILE)
-        if not os.path.exists(filename):
-            raise KeyError(f"no cache entry at {filename}")
-        with open(filename, "rb") as fh:
-            return entry_from_bytes(fh.read())
+        return entry_from_bytes(
+            read_regular(os.path.join(self.location, *call_id, ENTRY_FILE), MAX_ENTRY_BYTES)
+        )
 
     def dump_item(self, call_id, item, verbose=1):
         if not entry_is_valid(item):
             raise TypeError("the Phenomena Lab cache stores only result entries (a frame with its digest)")
         data = entry_to_bytes(item)
         folder = os.path.join(self.location, *call_id)
-        try:
-            self.create_location(folder)
-            self._concurrency_safe_write(data, os.path.join(folder, ENTRY_FILE), _write_bytes)
-        except OSError as err:  # a full disk: the run still returns its result
-            log.warning("could not write a cache entry in %s: %s", folder, err)
+        if os.path.islink(folder) or (os.path.lexists(folder) and not os.path.isdir(folder)):
+            remove_odd(folder)  # a planted link or file where the slot's folder belongs
+        self.create_location(folder)
+        write_atomic(os.path.join(folder, ENTRY_FILE), data, replace_odd=True)
+        _mark(Path(self.location), strict=True)
+
+    def place_item(self, call_id, path: str | os.PathLike) -> None:
+        """Move a file written by :func:`entry_to_bytes` (a staged import) into a slot: one rename,
+        no second copy on disk."""
+        folder = os.path.join(self.location, *call_id)
+        if os.path.islink(folder) or (os.path.lexists(folder) and not os.path.isdir(folder)):
+            remove_odd(folder)
+        self.create_location(folder)
+        target = os.path.join(folder, ENTRY_FILE)
+        remove_odd(target)
+        os.replace(path, target)
+        _mark(Path(self.location), strict=True)
 
     def contains_item(self, call_id):
-        return os.path.exists(os.path.join(self.location, *call_id, ENTRY_FILE))
+        return os.path.lexists(os.path.join(self.location, *call_id, ENTRY_FILE))
 
+    def clear_item(self, call_id):
+        folder = os.path.join(self.location, *call_id)
+        if os.path.islink(folder) or os.path.isfile(folder):
+            os.unlink(folder)
+        elif os.path.isdir(folder):
+            shutil.rmtree(folder)
 
-def _write_bytes(data: bytes, filename: str) -> None:
-    with open(filename, "wb") as fh:
-        fh.write(data)
+    def _concurrency_safe_write(self, to_write, filename, write_func):
+        write_via(write_func, to_write, filename)
+        _mark(Path(self.location), strict=True)
+
+    def store_metadata(self, call_id, metadata):
+        """Not written: the lab keeps its own index (joblib's metadata.json only feeds a
+        validation callback the lab does not use)."""
 
 
 joblib.register_store_backend(BACKEND, ParquetStore)
@@ -103,11 +158,35 @@ def cache_dir() -> Path:
 
 
 _FUNCS: dict[tuple[str, str], Any] = {}
+_RECOVERED: set[str] = set()
 
 
 def clear_memo() -> None:
-    """Forget this process's joblib handles (after ``$PHENOMENA_CACHE`` changed, or in tests)."""
+    """Forget this process's joblib handles (after ``$PHENOMENA_CACHE`` changed, or in tests); the
+    next use looks for interrupted imports again."""
     _FUNCS.clear()
+    _RECOVERED.clear()
+
+
+def recover_imports() -> list[str]:
+    """Complete or roll back imports a killed process left in the cache (once per process and
+    cache folder); see :mod:`engine.core.journal`."""
+    root = cache_dir()
+    if str(root) in _RECOVERED:
+        return []
+    _RECOVERED.add(str(root))
+    if not root.is_dir() or root.is_symlink():
+        return []
+    return journal.recover(root, store, reindex)
+
+
+def begin_import() -> journal.Journal:
+    """A new import journal in the cache folder (see :mod:`engine.core.journal`)."""
+    recover_imports()
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    _mark(root, strict=True)
+    return journal.Journal(root)
 
 
 def check_name(name: Any) -> str:
@@ -118,7 +197,9 @@ def check_name(name: Any) -> str:
 
 
 def lab_folder(name: str) -> Path:
-    """``cache/<name>``, created and marked as the lab's (so ``clear`` may delete it)."""
+    """``cache/<name>``, created and marked as the lab's (so ``clear`` may delete it).
+
+    On a read-only cache an existing folder is returned as it is; a missing one raises OSError."""
     root = cache_dir()
     folder = root / check_name(name)
     root.mkdir(parents=True, exist_ok=True)
@@ -128,20 +209,31 @@ def lab_folder(name: str) -> Path:
     return folder
 
 
-def _mark(folder: Path) -> None:
+def _mark(folder: Path, strict: bool = False) -> None:
+    """Write the lab's marker into ``folder`` if it is not there. A failure raises with ``strict``
+    (a write path), else is logged (a read-only cache still serves its entries). A folder that
+    vanished meanwhile (a concurrent ``clear``) is left vanished."""
     marker = folder / MARKER
-    if not marker.exists():
-        try:
-            marker.write_text(_MARKER_TEXT)
-        except OSError as err:  # a read-only cache still serves its entries
-            log.warning("could not mark %s as the lab's: %s", folder, err)
+    if is_regular(marker) or not folder.is_dir():
+        return
+    try:
+        write_atomic(marker, _MARKER_TEXT.encode(), replace_odd=True)
+    except FileNotFoundError:  # the folder was cleared under us
+        pass
+    except OSError as err:
+        if strict:
+            raise
+        log.warning("could not mark %s as the lab's: %s", folder, err)
 
 
 def cached_function(name: str):
-    """The ``joblib.Memory``-cached :func:`compute_cached` for one experiment's folder."""
+    """The ``joblib.Memory``-cached :func:`compute_cached` for one experiment's folder.
+
+    Raises OSError when the folder can be neither found nor created (a read-only cache)."""
     location = cache_dir() / check_name(name)
     key = (str(location), name)
     if key not in _FUNCS:
+        recover_imports()
         lab_folder(name)
         memory = joblib.Memory(location, backend=BACKEND, verbose=0)
         _FUNCS[key] = memory.cache(_own_copy(compute_cached), ignore=["device", "progress", "precomputed"])
@@ -165,9 +257,32 @@ def _own_copy(func):
     return copy
 
 
+def _handle(name: str):
+    """:func:`cached_function`, or None when the cache cannot be opened (read-only and missing)."""
+    try:
+        return cached_function(name)
+    except OSError as err:
+        log.info("cache folder of %s unavailable: %s", name, err)
+        return None
+
+
+def _call_id(fn, name: str, version: int, config: dict[str, Any]) -> tuple[str, str]:
+    return fn.func_id, fn._get_args_id(name, version, config)
+
+
+def _in_cache(fn, name: str, version: int, config: dict[str, Any]) -> bool:
+    """Whether ``fn``'s store holds an entry for the key (its integrity is checked on load). False
+    when the store cannot tell (an unreadable or unwritable func_code.py)."""
+    try:
+        return bool(fn.check_call_in_cache(name, version, config))
+    except OSError:
+        return False
+
+
 def is_cached(name: str, version: int, config: dict[str, Any]) -> bool:
     """Whether an entry exists for this key (its integrity is checked only on load)."""
-    return bool(cached_function(name).check_call_in_cache(name, version, config))
+    fn = _handle(name)
+    return fn is not None and _in_cache(fn, name, version, config)
 
 
 def load_or_compute(
@@ -178,15 +293,16 @@ def load_or_compute(
     device: str = "cpu",
     progress: Callable | None = None,
     before_compute: Callable[[], None] | None = None,
-) -> tuple[dict[str, Any], str]:
-    """Return ``(entry, how)`` with ``how`` one of "hit", "computed", "recomputed (corrupt entry)".
+) -> tuple[dict[str, Any], str, str]:
+    """Return ``(entry, how, notice)``: ``how`` is one of "hit", "computed", "recomputed (corrupt
+    entry)"; ``notice`` is "" or one line saying why a computed entry could not be stored (a full
+    disk, a read-only cache): the entry is returned all the same.
 
     ``before_compute()`` runs only when something will be computed (the runner's cost guard).
     """
-    fn = cached_function(name)
-    key = entry_key(name, version, config)
-    entry, how = None, "computed"
-    if fn.check_call_in_cache(name, version, config):
+    fn = _handle(name)
+    entry, how, notice = None, "computed", ""
+    if fn is not None and _in_cache(fn, name, version, config):
         entry = _load_checked(fn, name, version, config)
         if entry is None:
             log.warning(
@@ -200,35 +316,59 @@ def load_or_compute(
     if entry is None:
         if before_compute is not None:
             before_compute()
-        if how == "computed":
-            entry = fn(name, version, config, device=device, progress=progress)
-        if not entry_is_valid(entry, key):  # a corrupt entry, or one another process just wrote badly
-            entry, _ = fn.call(name, version, config, device=device, progress=progress)
-    if how != "hit" or not _index_path(name, key).exists():
-        write_index(name, version, config, entry)
-    return entry, how
+        entry = compute_entry(name, config, device=device, progress=progress, version=version)
+        try:
+            store(name, version, config, entry)
+        except (OSError, DecodeRefused) as err:
+            notice = f"not stored in the cache ({_reason(err)})"
+            log.warning("result of %s %s %s", name, _short(config), notice)
+    elif not is_regular(_index_path(name, entry_key(name, version, config))):
+        try:
+            write_index(name, version, config, entry)
+        except OSError as err:  # a read-only cache: the hit is served all the same
+            log.info("could not index %s: %s", name, err)
+    return entry, how, notice
+
+
+def _reason(err: BaseException) -> str:
+    """An error as a short phrase: the OS's words for an OSError, else its message."""
+    text = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+    return _short(" ".join(str(text).split()), 160).strip("'\"")
 
 
 def load_valid(name: str, version: int, config: dict[str, Any]) -> dict[str, Any] | None:
     """The cached entry if it exists, is bound to this key and matches its digest, else None.
     Never computes."""
-    fn = cached_function(name)
-    return _load_checked(fn, name, version, config) if fn.check_call_in_cache(name, version, config) else None
+    fn = _handle(name)
+    if fn is None or not _in_cache(fn, name, version, config):
+        return None
+    return _load_checked(fn, name, version, config)
 
 
 def _load_checked(fn, name: str, version: int, config: dict[str, Any]) -> dict[str, Any] | None:
     """Load an entry known to be in ``fn``'s store; None if unreadable, damaged or in the wrong slot."""
     try:
-        entry = fn.call_and_shelve(name, version, config).get()
-    except Exception:  # truncated file, not Parquet, bad header, missing member: all mean corrupt
+        entry = fn.store_backend.load_item(_call_id(fn, name, version, config))
+    except Exception:  # truncated, not Parquet, over a limit, not a regular file: all mean corrupt
         return None
     return entry if entry_is_valid(entry, entry_key(name, version, config)) else None
 
 
-def store(name: str, version: int, config: dict[str, Any], entry: dict[str, Any]) -> None:
-    """Put an entry computed elsewhere (a Dask worker, an imported bundle) into the cache.
+def store(
+    name: str,
+    version: int,
+    config: dict[str, Any],
+    entry: dict[str, Any],
+    *,
+    staged: str | os.PathLike | None = None,
+) -> None:
+    """Put an entry into the cache (computed here, by a Dask worker, or imported), replacing what
+    is there, and index it.
 
-    An unbound entry is bound to this key; one bound to another key is refused.
+    An unbound entry is bound to this key; one bound to another key is refused (ValueError). A
+    failed write raises OSError (and a frame over the decoded-size limits DecodeRefused); nothing
+    half-written is left. ``staged``: a file holding exactly ``entry_to_bytes(entry)`` (an import's
+    journal), moved into place instead of writing the entry again.
     """
     key = entry_key(name, version, config)
     if isinstance(entry, dict) and entry.get("key") is None and entry_is_valid(entry):
@@ -236,18 +376,26 @@ def store(name: str, version: int, config: dict[str, Any], entry: dict[str, Any]
     if not entry_is_valid(entry, key):
         raise ValueError(f"refusing to store an invalid entry, or one bound to another key, for {name}")
     fn = cached_function(name)
-    if fn.check_call_in_cache(name, version, config):
-        fn.call(name, version, config, precomputed=entry)  # replace whatever is there
+    _in_cache(fn, name, version, config)  # lets joblib write its func_code.py first, if missing
+    if staged is None:
+        fn.store_backend.dump_item(_call_id(fn, name, version, config), entry)
     else:
-        fn(name, version, config, precomputed=entry)
+        fn.store_backend.place_item(_call_id(fn, name, version, config), staged)
     write_index(name, version, config, entry)
+
+
+def reindex(name: str, version: int, config: dict[str, Any]) -> None:
+    """Write the index record of a valid entry that lacks one (an import killed between putting an
+    entry in place and indexing it)."""
+    entry = load_valid(name, version, config)
+    if entry is not None and not is_regular(_index_path(name, entry_key(name, version, config))):
+        write_index(name, version, config, entry)
 
 
 def remove(name: str, version: int, config: dict[str, Any]) -> None:
     """Delete one entry and its index record (used to roll back a failed import)."""
     fn = cached_function(name)
-    if fn.check_call_in_cache(name, version, config):
-        fn.call_and_shelve(name, version, config).clear()
+    fn.store_backend.clear_item(_call_id(fn, name, version, config))
     _index_path(name, entry_key(name, version, config)).unlink(missing_ok=True)
 
 
@@ -256,7 +404,7 @@ def _index_path(name: str, key: str) -> Path:
 
 
 def write_index(name: str, version: int, config: dict[str, Any], entry: dict[str, Any]) -> None:
-    """Record an entry in ``cache/<name>/index/<key>.json`` (atomic replace)."""
+    """Record an entry in ``cache/<name>/index/<key>.json`` (atomic replace; raises on failure)."""
     key = entry_key(name, version, config)
     target = _index_path(name, key)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -270,24 +418,29 @@ def write_index(name: str, version: int, config: dict[str, Any], entry: dict[str
         "rows": int(len(entry["frame"])),
         "indexed_at": time.time(),
     }
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(record, fh, default=str)
-    os.replace(tmp, target)
+    write_atomic(target, json.dumps(record, default=str).encode(), replace_odd=True)
+    _mark(target.parent.parent, strict=True)
 
 
 def index_records(name: str | None = None) -> list[dict[str, Any]]:
     """All well-formed index records (of one experiment, or of all); others are skipped with a warning.
 
-    A record must name the folder it lies in, carry an int version and a dict config.
+    A record must be a regular file, name the folder it lies in, carry an int version and a dict
+    config.
     """
+    recover_imports()
     root = cache_dir()
-    folders = [root / name / "index"] if name else sorted(root.glob("*/index"))
+    if name:
+        folders = [root / name / "index"]
+    else:
+        folders = sorted(p / "index" for p in _children(root) if _SAFE_NAME.match(p.name))
     records = []
     for folder in folders:
+        if folder.is_symlink() or not folder.is_dir():
+            continue
         for path in sorted(folder.glob("*.json")):
             try:
-                record = json.loads(path.read_text())
+                record = json.loads(read_regular(path, MAX_SMALL_FILE))
                 ok = (
                     isinstance(record, dict)
                     and record.get("experiment") == folder.parent.name
@@ -303,44 +456,65 @@ def index_records(name: str | None = None) -> list[dict[str, Any]]:
     return records
 
 
+def _children(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
+
+
 def folder_bytes(name: str) -> int:
-    """Disk use of one experiment's cache folder, in bytes."""
-    folder = cache_dir() / name
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
+    """Disk use of one experiment's cache folder, in bytes (regular files; links not followed)."""
+    total = 0
+    for base, _, files in os.walk(cache_dir() / name):
+        for file in files:
+            try:
+                info = os.lstat(os.path.join(base, file))
+            except OSError:
+                continue
+            total += info.st_size if stat.S_ISREG(info.st_mode) else 0
+    return total
 
 
 def _short(value: Any, limit: int = 120) -> str:
-    text = repr(value)
+    text = repr(value) if not isinstance(value, str) else value
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # -- clear: only what the lab wrote ----------------------------------------------------------
 
-_LEGACY_LAYOUTS = tuple(
-    f"{prefix}engine/{module}/compute_cached/func_code.py"
-    for prefix in ("", "joblib/")
-    for module in ("core/cached_call", "cached_call", "cache")
-)
+_TRASH = ".clear-"
 
 
 def is_lab_folder(folder: Path) -> bool:
-    """Whether a folder (not a link) carries the lab's marker, or an older lab version's joblib layout."""
+    """Whether a folder (not a link) carries the lab's marker. A folder that merely looks like a
+    cache (an older lab's joblib layout, say) without the marker is not the lab's to delete; the
+    lab marks its folders whenever it opens them."""
     if folder.is_symlink() or not folder.is_dir():
         return False
-    return (folder / MARKER).is_file() or any((folder / p).is_file() for p in _LEGACY_LAYOUTS)
+    return is_regular(folder / MARKER)
 
 
 def _root_is_lab(root: Path) -> bool:
     return not root.is_symlink() and (
-        (root / MARKER).is_file() or root.resolve() == (_REPO_ROOT / "cache").resolve()
+        is_regular(root / MARKER) or root.resolve() == (_REPO_ROOT / "cache").resolve()
     )
+
+
+def _delete(folder: Path) -> None:
+    """Delete a lab folder: first renamed aside in one step (a writer that recreates the folder
+    meanwhile starts a fresh, marked one), then removed."""
+    trash = folder.parent / f"{_TRASH}{uuid.uuid4().hex}"
+    os.rename(folder, trash)
+    shutil.rmtree(trash)
 
 
 def clear_report(name: str | None = None) -> tuple[list[str], list[str]]:
     """Delete one experiment's cache folder, or every folder the lab marked; return (cleared, skipped).
 
     Raises :class:`CacheRefused` when the cache root, or the named folder, does not carry the lab's
-    marker: ``PHENOMENA_CACHE=$HOME python -m engine clear`` deletes nothing.
+    marker: ``PHENOMENA_CACHE=$HOME python -m engine clear`` deletes nothing. Interrupted imports
+    are resolved first; a live import's journal is left alone.
     """
     root = cache_dir()
     clear_memo()
@@ -351,23 +525,30 @@ def clear_report(name: str | None = None) -> tuple[list[str], list[str]]:
             f"refusing to clear {str(root)[:80]}: it has no {MARKER} file, so the lab did not "
             "create it. Delete it yourself if you are sure."
         )
+    recover_imports()
     if name is not None:
         folder = root / check_name(name)
-        if not folder.exists():
+        if not folder.exists() and not folder.is_symlink():
             return [], []
         if not is_lab_folder(folder):
             raise CacheRefused(f"refusing to clear {str(folder)[:80]}: it has no {MARKER} file.")
-        shutil.rmtree(folder)
+        _delete(folder)
         return [name], []
     cleared, skipped = [], []
-    for folder in sorted(root.iterdir()):
+    for folder in sorted(_children(root)):
+        if folder.name.startswith(_TRASH) and is_lab_folder(folder):
+            shutil.rmtree(folder)  # left by a clear that was killed half-way
+            continue
+        if folder.name.startswith((_TRASH, journal.PREFIX)) or folder.name == MARKER:
+            continue
         if not folder.is_dir() and not folder.is_symlink():
             continue
         if is_lab_folder(folder):
-            shutil.rmtree(folder)
+            _delete(folder)
             cleared.append(folder.name)
         else:
             skipped.append(folder.name)
+    clear_memo()
     return cleared, skipped
 
 

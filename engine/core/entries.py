@@ -10,7 +10,8 @@ An entry is ``{"frame": DataFrame, "key": str | None, "digest": str, "meta": dic
 
 On disk an entry is one Parquet file whose schema metadata carries ``{"key", "digest", "meta"}`` as
 JSON (:func:`entry_to_bytes`, :func:`entry_from_bytes`). Reading it runs no code: pyarrow parses
-the columns; pickle-based extension types are not enabled in pyarrow >= 14.
+the columns; pickle-based extension types are not enabled in pyarrow >= 14. Every read goes through
+:mod:`engine.core.decoding`, whose decoded-size limits are checked before any column is expanded.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .decoding import check_storable, read_frame, read_table
+
 META_KEY = b"phenomena_lab.entry"
 MAX_META_ITEMS = 32
 MAX_META_TEXT = 200
+MAX_HEADER_BYTES = 64 * 2**10  # the JSON header in an entry's schema metadata
 
 
 def frame_digest(frame: pd.DataFrame) -> str:
@@ -50,13 +54,18 @@ def bound_digest(key: str | None, frame: pd.DataFrame) -> str:
 
 def canonical_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` as it reads back from Parquet (index dropped), so a computed result and a later
-    cache hit are the same frame, dtypes included."""
-    return frame_from_parquet(frame_to_parquet(frame.reset_index(drop=True)))
+    cache hit are the same frame, dtypes included. (Our own bytes: no limits; a frame over them is
+    refused when it is stored, see :func:`entry_to_bytes`.)"""
+    data = frame_to_parquet(frame.reset_index(drop=True))
+    return pq.read_table(pa.BufferReader(data)).to_pandas()
 
 
 def frame_to_parquet(frame: pd.DataFrame, metadata: dict[bytes, bytes] | None = None) -> bytes:
     """Parquet bytes of a frame (index dropped), with extra schema metadata."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return _table_to_parquet(pa.Table.from_pandas(frame, preserve_index=False), metadata)
+
+
+def _table_to_parquet(table: pa.Table, metadata: dict[bytes, bytes] | None = None) -> bytes:
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     buffer = io.BytesIO()
@@ -65,8 +74,9 @@ def frame_to_parquet(frame: pd.DataFrame, metadata: dict[bytes, bytes] | None = 
 
 
 def frame_from_parquet(data: bytes) -> pd.DataFrame:
-    """The frame stored in Parquet bytes."""
-    return pq.read_table(pa.BufferReader(data)).to_pandas()
+    """The frame stored in Parquet bytes, within :mod:`engine.core.decoding`'s limits (ValueError
+    beyond them)."""
+    return read_frame(data)
 
 
 def clean_meta(meta: Any) -> dict[str, Any]:
@@ -97,8 +107,20 @@ def entry_key(name: str, version: int, config: dict[str, Any]) -> str:
     return joblib.hash([name, int(version), config])
 
 
-def make_entry(frame: pd.DataFrame, meta: dict[str, Any], key: str | None = None) -> dict[str, Any]:
-    """Wrap a frame (normalised through Parquet) with its provenance, bound to ``key`` if given."""
+def make_entry(
+    frame: pd.DataFrame, meta: dict[str, Any], key: str | None = None, *, from_parquet: bool = False
+) -> dict[str, Any]:
+    """Wrap a frame (normalised through Parquet) with its provenance, bound to ``key`` if given.
+
+    ``from_parquet``: the frame was just read from Parquet (an imported member), so it is already
+    in its canonical form and is not written and read again."""
+    if from_parquet:
+        return {
+            "frame": frame,
+            "key": key,
+            "digest": bound_digest(key, frame),
+            "meta": clean_meta(dict(meta)),
+        }
     try:
         frame = canonical_frame(frame)
     except (pa.ArrowException, ValueError, TypeError) as err:
@@ -134,19 +156,28 @@ def entry_is_valid(entry: Any, key: str | None = None) -> bool:
 
 
 def entry_to_bytes(entry: dict[str, Any]) -> bytes:
-    """One Parquet file: the frame, with key, digest and meta as JSON in the schema metadata."""
+    """One Parquet file: the frame, with key, digest and meta as JSON in the schema metadata.
+
+    Raises :class:`~engine.core.decoding.DecodeRefused` for a frame the cache could not read back
+    (over a decoded-size limit), so nothing is stored that every later read would refuse.
+    """
+    table = pa.Table.from_pandas(entry["frame"], preserve_index=False)
+    check_storable(table)
     header = json.dumps(
         {"key": entry.get("key"), "digest": entry["digest"], "meta": entry.get("meta", {})}, allow_nan=False
     )
-    return frame_to_parquet(entry["frame"], {META_KEY: header.encode()})
+    return _table_to_parquet(table, {META_KEY: header.encode()})
 
 
 def entry_from_bytes(data: bytes) -> dict[str, Any]:
-    """Parse :func:`entry_to_bytes`' output; raises ValueError when the header is missing or malformed."""
-    table = pq.read_table(pa.BufferReader(data))
-    raw = (table.schema.metadata or {}).get(META_KEY)
+    """Parse :func:`entry_to_bytes`' output; raises ValueError when the header is missing or malformed
+    or the frame is over a decoded-size limit (checked before any column is expanded)."""
+    raw = (pq.ParquetFile(pa.BufferReader(data)).schema_arrow.metadata or {}).get(META_KEY)
     if raw is None:
         raise ValueError("not a Phenomena Lab cache entry (no header)")
+    if len(raw) > MAX_HEADER_BYTES:
+        raise ValueError("cache entry header too long")
+    table = read_table(data)
     header = json.loads(raw)
     if not isinstance(header, dict) or not isinstance(header.get("digest"), str):
         raise ValueError("malformed cache entry header")

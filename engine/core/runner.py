@@ -129,7 +129,8 @@ def run(
 
     ``config``: a Config instance, a dict of overrides on ``preset``'s default, or ``None``.
     The frame's ``attrs`` carry provenance: experiment, version, config, cache ("hit",
-    "computed" or "recomputed (corrupt entry)"), seconds, device.
+    "computed" or "recomputed (corrupt entry)"), seconds, device, and ``cache_notice`` (one line)
+    when a computed result could not be stored (a full disk, a read-only cache).
     Raises ConfigError for a bad config or one whose estimated memory exceeds what is available
     (only when it would be computed), and :class:`RunError` for MemoryError and RuntimeError inside
     the computation.
@@ -138,9 +139,10 @@ def run(
     cfg = resolve_config(name, config, preset=preset)
     values = canonical_values(cfg)
     dev = resolve_device(device)
+    notice = ""
     try:
         if use_cache:
-            entry, how = cache.load_or_compute(
+            entry, how, notice = cache.load_or_compute(
                 name,
                 exp.version,
                 values,
@@ -163,7 +165,10 @@ def run(
         raise RunError(
             f"{name} {what}{_driven_by(exp, cfg)}: {type(err).__name__}: {_cut(str(err), 120)}"
         ) from err
-    return _with_provenance(entry, exp, values, how)
+    frame = _with_provenance(entry, exp, values, how)
+    if notice:
+        frame.attrs["cache_notice"] = notice
+    return frame
 
 
 def _cut(text: str, limit: int) -> str:

@@ -336,14 +336,15 @@ def train_variants(
     """Train several linear AEs on one covariance at once, full batch.
 
     All variants start from the same N(0, init_std^2) weights; with ``stop_below`` training ends
-    early once every live variant's axis alignment is below it. Returns the final encoders
+    early once every live variant's axis alignment is below it; ``steps=0`` returns the
+    initialisation (a snapshot "at step 0"). Returns the final encoders
     (V, k, d), decoders (V, d, k) and a history frame with columns variant, step, loss,
     axis_alignment, subspace_distance, minimum_distance (ordered: to the variant's own
     :func:`global_minimum`), transpose_gap, diverged. A variant whose weights stop being finite gets
     one flagged row at that step and is frozen at zero, so it cannot disturb the others.
     """
     check_arg("train_variants", "optimizer", optimizer, Options(OPTIMIZERS))
-    check_arg("train_variants", "steps", steps, Interval(int, 1, None))
+    check_arg("train_variants", "steps", steps, Interval(int, 0, None))
     check_arg("train_variants", "record_every", record_every, Interval(int, 1, None))
     check_arg("train_variants", "init_std", init_std, Interval(float, 0.0, None, closed="right"))
     C = np.asarray(cov, dtype=np.float64)
