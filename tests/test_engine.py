@@ -97,6 +97,67 @@ def test_a_new_science_version_never_serves_old_results(fresh_cache, monkeypatch
     assert engine.run("linear_ae.dynamics", SMALL).attrs["cache"] == "computed"
 
 
+def _composed_experiments(inner_calls: list[int], inner_sources: list[str]) -> tuple:
+    """labtest.inner (counts its computes, reports progress) and labtest.outer, which reads it
+    through ``ctx.run`` inside the first half of its own progress and scales its values."""
+    from engine.core.params import Interval, Validated, param
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class InnerConfig(Validated):
+        k: int = param(2, Interval(int, 1, 1000))  # rows
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class OuterConfig(Validated):
+        k: int = param(2, Interval(int, 1, 1000))  # the inner experiment's k
+        scale: float = param(1.0, Interval(float, 0.0, 100.0))  # this experiment's own knob
+
+    def inner(cfg, ctx):
+        inner_calls.append(cfg.k)
+        ctx.report(0.5, "half")
+        ctx.report(1.0, "done")
+        return pd.DataFrame({"row": range(cfg.k), "value": [float(i * i) for i in range(cfg.k)]})
+
+    def outer(cfg, ctx):
+        frame = ctx.run("labtest.inner", {"k": cfg.k}, share=(0.0, 0.5))
+        inner_sources.append(frame.attrs["cache"])
+        ctx.report(1.0, "done")
+        return frame.assign(scaled=cfg.scale * frame["value"])
+
+    def experiment(name, config_cls, compute):
+        return engine.Experiment(
+            name=name,
+            title=name,
+            config_cls=config_cls,
+            compute=compute,
+            presets={"quick": config_cls()},
+            version=1,
+            charts={"rows": len},
+        )
+
+    return experiment("labtest.inner", InnerConfig, inner), experiment("labtest.outer", OuterConfig, outer)
+
+
+def test_an_experiment_that_composes_another_reads_its_cached_result(fresh_cache):
+    """ctx.run goes through the cache: the second outer config finds the inner result stored by
+    the first (the inner compute runs once), and a later direct run of the inner one is a hit too."""
+    from engine.core import registry
+
+    calls: list[int] = []
+    sources: list[str] = []
+    reports: list[tuple[float, str]] = []
+    inner, outer = _composed_experiments(calls, sources)
+    with registry.registered(inner), registry.registered(outer):
+        first = engine.run("labtest.outer", {"scale": 1.0}, progress=lambda f, m: reports.append((f, m)))
+        second = engine.run("labtest.outer", {"scale": 3.0})
+        assert calls == [2] and sources == ["computed", "hit"]
+        assert first.attrs["cache"] == second.attrs["cache"] == "computed"  # the outer results differ
+        pd.testing.assert_series_equal(second["scaled"], 3.0 * first["scaled"], check_names=False)
+        assert engine.run("labtest.inner", {"k": 2}).attrs["cache"] == "hit" and calls == [2]
+        engine.run("labtest.outer", {"k": 3})
+        assert calls == [2, 3]  # a different inner config is computed, once
+    assert reports == [(0.25, "labtest.inner: half"), (0.5, "labtest.inner: done"), (1.0, "done")]
+
+
 def test_two_processes_computing_the_same_entry_both_succeed(fresh_cache):
     args = ["run", "linear_ae.dynamics", "--set", "steps=4000", "--out"]
     env = {**os.environ, cache.ENV_VAR: str(fresh_cache), "PYTHONPATH": str(ROOT)}

@@ -36,6 +36,33 @@ class RunContext:
         if self.progress is not None:
             self.progress(min(max(float(fraction), 0.0), 1.0), message)
 
+    def run(
+        self,
+        name: str,
+        config: Any = None,
+        *,
+        preset: str = "quick",
+        share: tuple[float, float] = (0.0, 1.0),
+    ) -> pd.DataFrame:
+        """Another registered experiment's frame, through the cache: how an experiment that
+        composes others reads their results (a hit when they were computed before, by anyone;
+        computed and stored for the next reader when not).
+
+        ``config``: a Config, a dict of overrides on ``preset``'s default, or None (as
+        :func:`engine.run`). It runs on this context's device; its progress fills the slice
+        ``share = (start, width)`` of this run's progress bar. The inner run always uses the cache,
+        also when the outer one was asked to recompute (``use_cache=False`` concerns the outer
+        result only). The frame's ``attrs["cache"]`` says "hit" or "computed".
+        """
+        from .runner import run  # runner imports this module: imported at call time
+
+        start, width = (float(share[0]), float(share[1]))
+
+        def forward(fraction: float, message: str) -> None:
+            self.report(start + fraction * width, f"{name}: {message}" if message else name)
+
+        return run(name, config, preset=preset, device=self.device, progress=forward)
+
 
 @dataclass(frozen=True)
 class Claim:

@@ -14,6 +14,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from engine.phenomena.linear_ae.science import ALL_VARIANTS
 from engine.phenomena.linear_ae.science import VARIANTS as VARIANT_ORDER
 
 #: What the page and the legend call each variant: "RAG" is RAG alone (no penalty), as the reference.
@@ -22,15 +23,24 @@ VARIANT_NAMES = {
     "non_uniform": "non-uniform L2",
     "rotation": "RAG",
     "non_uniform+rotation": "non-uniform L2 + RAG",
+    "nested_dropout": "nested dropout",
 }
-VARIANT_COLORS = ("#4c78a8", "#f58518", "#e45756", "#54a24b")
+VARIANT_COLORS = ("#4c78a8", "#f58518", "#e45756", "#54a24b", "#b279a2")  # in ALL_VARIANTS order
 _NAMES = [VARIANT_NAMES[v] for v in VARIANT_ORDER]
-_COLOR = alt.Color(
-    "name:N",
-    title="Variant",
-    scale=alt.Scale(domain=_NAMES, range=list(VARIANT_COLORS)),
-    legend=alt.Legend(orient="bottom", columns=2, labelLimit=0),
-)
+
+
+def _color_of(variants) -> alt.Color:
+    """The colour encoding of a fixed set of variants; a variant has one colour in every chart."""
+    colors = dict(zip(ALL_VARIANTS, VARIANT_COLORS))
+    return alt.Color(
+        "name:N",
+        title="Variant",
+        scale=alt.Scale(domain=[VARIANT_NAMES[v] for v in variants], range=[colors[v] for v in variants]),
+        legend=alt.Legend(orient="bottom", columns=2, labelLimit=0),
+    )
+
+
+_COLOR = _color_of(VARIANT_ORDER)
 
 
 def _named(frame: pd.DataFrame) -> pd.DataFrame:
@@ -66,10 +76,12 @@ def diverged_variants(frame: pd.DataFrame) -> list[str]:
     if "diverged" not in frame:
         return []
     flagged = set(frame.loc[frame["diverged"].astype(bool), "variant"])
-    return [VARIANT_NAMES[v] for v in VARIANT_ORDER if v in flagged]
+    return [VARIANT_NAMES[v] for v in ALL_VARIANTS if v in flagged]
 
 
-def _over_steps(frame: pd.DataFrame, column: str, title: str, log_y: bool) -> alt.Chart:
+def _over_steps(
+    frame: pd.DataFrame, column: str, title: str, log_y: bool, color: alt.Color = _COLOR
+) -> alt.Chart:
     data = _named(_finite(frame, column))
     if data.empty:
         return _note("Every variant diverged: nothing finite to draw. Lower the learning rate.")
@@ -88,7 +100,7 @@ def _over_steps(frame: pd.DataFrame, column: str, title: str, log_y: bool) -> al
                 scale=alt.Scale(domain=[0, max(int(frame["step"].max()), 1)]),
             ),
             y=alt.Y(f"{column}:Q", title=title, scale=scale),
-            color=_COLOR,
+            color=color,
             tooltip=["name:N", "step:Q", alt.Tooltip(f"{column}:Q", format=".3e")],
         )
         .properties(height=320)
@@ -114,6 +126,22 @@ def subspace_chart(frame: pd.DataFrame) -> alt.Chart:
 def loss_chart(frame: pd.DataFrame) -> alt.Chart:
     """Regularized loss against iteration."""
     return _over_steps(frame, "loss", "Regularized loss", log_y=False)
+
+
+NESTED_VARIANTS = ("non_uniform", "rotation", "nested_dropout")  # what linear_ae.nested trains
+
+
+def nested_distance_chart(frame: pd.DataFrame) -> alt.Chart:
+    """linear_ae.nested: ordered distance to each variant's minimum (nested dropout's: the ordered
+    principal axes, unit columns) against iteration, log scale."""
+    title = "Distance to the ordered minimum (log)"
+    return _over_steps(frame, "minimum_distance", title, log_y=True, color=_color_of(NESTED_VARIANTS))
+
+
+def nested_alignment_chart(frame: pd.DataFrame) -> alt.Chart:
+    """linear_ae.nested: axis alignment (order-blind) against iteration."""
+    title = "Axis alignment (0 = principal axes, any order)"
+    return _over_steps(frame, "axis_alignment", title, log_y=False, color=_color_of(NESTED_VARIANTS))
 
 
 _METRICS = {

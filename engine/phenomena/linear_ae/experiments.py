@@ -20,9 +20,11 @@ from engine.phenomena.linear_ae import charts, paper
 from engine.phenomena.linear_ae.claims import dynamics_claims, saddle_claims, scaling_claims
 from engine.phenomena.linear_ae.configs import (
     DATASETS,
+    NESTED_LABELS,
     VARIANT_LABELS,
     DecoderConfig,
     DynamicsConfig,
+    NestedConfig,
     SaddleConfig,
     ScalingConfig,
     SnapshotConfig,
@@ -31,12 +33,16 @@ from engine.phenomena.linear_ae.configs import (
     scaling_cost,
 )
 from engine.phenomena.linear_ae.science import (
+    ALL_VARIANTS,
+    NESTED_DROPOUT,
+    NESTED_RHO,
     OPTIMIZERS,
     Variant,
     abs_cosines,
     collapsed_latents,
     covariance,
     ladder_for,
+    nested_dropout_keep,
     principal_directions,
     sample_covariance,
     synthetic_covariance,
@@ -49,6 +55,7 @@ __all__ = [
     "VARIANT_LABELS",
     "DecoderConfig",
     "DynamicsConfig",
+    "NestedConfig",
     "SaddleConfig",
     "ScalingConfig",
     "SnapshotConfig",
@@ -84,19 +91,31 @@ def make_variants(
     multipliers=(1.0, 1.0, 1.0, 1.0),
     labels=VARIANT_LABELS,
     ladder: str = "linear",
+    rho: float = NESTED_RHO,
 ) -> list[Variant]:
     """The paper's variants: uniform L2 (the ladder's convention-matched mean), non-uniform ladder,
-    RAG alone (no penalty, as the reference's ``rotation`` model), non-uniform + RAG (an extra)."""
+    RAG alone (no penalty, as the reference's ``rotation`` model), non-uniform + RAG (an extra),
+    and nested dropout (the reference's baseline: expected loss over masks with keep_i = rho^i,
+    no penalty). ``multipliers`` scale ``lr`` for the first four (VARIANT_LABELS order); nested
+    dropout trains at ``lr``. Returned in ALL_VARIANTS order."""
     lambdas, uniform = ladder_for(k, lam, ladder)
     spec = {
         "uniform": (np.full(k, uniform), False),
         "non_uniform": (lambdas, False),
         "rotation": (np.zeros(k), True),
         "non_uniform+rotation": (lambdas, True),
+        NESTED_DROPOUT: (np.zeros(k), False),
     }
+    rates = dict(zip(VARIANT_LABELS, multipliers))
     return [
-        Variant(label, spec[label][0], spec[label][1], lr * m)
-        for label, m in zip(VARIANT_LABELS, multipliers)
+        Variant(
+            label,
+            spec[label][0],
+            spec[label][1],
+            lr * rates.get(label, 1.0),
+            keep=nested_dropout_keep(k, rho) if label == NESTED_DROPOUT else None,
+        )
+        for label in ALL_VARIANTS
         if label in labels
     ]
 
@@ -105,7 +124,8 @@ def _train(cfg: DynamicsConfig, steps: int, ctx: RunContext, labels=VARIANT_LABE
     cov = dataset_covariance(cfg.dataset, d=cfg.d, n=cfg.n, spectrum_top=cfg.spectrum_top, seed=cfg.seed)
     if cfg.k > cov.shape[0]:
         cfg.fail("k", f"an int in [1, {cov.shape[0]}] for {cfg.dataset}")
-    variants = make_variants(cfg.k, cfg.lam, cfg.lr, cfg.lr_multipliers, labels, cfg.ladder)
+    rho = getattr(cfg, "rho", NESTED_RHO)
+    variants = make_variants(cfg.k, cfg.lam, cfg.lr, cfg.lr_multipliers, labels, cfg.ladder, rho)
     result = train_variants(
         cov,
         cfg.k,
@@ -140,6 +160,21 @@ def run_saddle(cfg: SaddleConfig, ctx: RunContext) -> pd.DataFrame:
     """The dynamics frame of non-uniform L2 (and non-uniform + RAG for contrast) over a long run."""
     _, (_, _, history), collapsed = _train(cfg, cfg.steps, ctx, ("non_uniform", "non_uniform+rotation"))
     return history.assign(optimizer=cfg.optimizer, k=cfg.k, lam=cfg.lam, lr=cfg.lr, collapsed=collapsed)
+
+
+def run_nested(cfg: NestedConfig, ctx: RunContext) -> pd.DataFrame:
+    """The dynamics frame of non-uniform L2, RAG alone and nested dropout (its loss the expected
+    one over masks) from one initialisation, with ``rho`` and ``collapsed`` columns."""
+    _, (_, _, history), collapsed = _train(cfg, cfg.steps, ctx, NESTED_LABELS)
+    return history.assign(
+        optimizer=cfg.optimizer,
+        k=cfg.k,
+        lam=cfg.lam,
+        lr=cfg.lr,
+        rho=cfg.rho,
+        dataset=cfg.dataset,
+        collapsed=collapsed,
+    )
 
 
 def run_snapshot(cfg: SnapshotConfig, ctx: RunContext) -> pd.DataFrame:
@@ -279,6 +314,14 @@ _PAPER_MNIST = dict(
         for v in ("uniform", "non_uniform", "rotation", "non_uniform")
     ),
 )
+_PAPER_NESTED = {  # the MNIST run at configs/mnist.py's SGD step sizes, nested dropout's as the base
+    **_PAPER_MNIST,
+    "lr": paper.MNIST_LR["sgd"][NESTED_DROPOUT],
+    "lr_multipliers": tuple(
+        paper.MNIST_LR["sgd"][v] / paper.MNIST_LR["sgd"][NESTED_DROPOUT]
+        for v in ("uniform", "non_uniform", "rotation", "non_uniform")
+    ),
+}
 _MNIST = "MNIST 60k x 784 (needs the files), k = 20, reference ladder 0.01..0.81, 30k steps"
 _QUICK = "synthetic Gaussian d = 20, n = 2000, eigenvalues 10 -> 1, k = 4, linear ladder 0.1..0.9, 20k steps"
 
@@ -328,6 +371,28 @@ EXPERIMENTS = (
         estimate=dynamics_cost,
     ),
     Experiment(
+        name="linear_ae.nested",
+        title="Nested dropout against RAG: ordered latents",
+        config_cls=NestedConfig,
+        compute=run_nested,
+        presets={
+            "quick": NestedConfig(),
+            "paper": NestedConfig(**_PAPER_NESTED),
+        },
+        version=1,
+        charts={"distance": charts.nested_distance_chart, "alignment": charts.nested_alignment_chart},
+        description="An extension with the reference's own baseline: nested dropout (each sample keeps latents "
+        "1..b, b geometric with rho = 0.9; trained on its expected loss) orders the latents without a penalty "
+        "ladder; beside it RAG alone and non-uniform L2 from the same initialisation.",
+        setups={
+            "quick": _QUICK.replace(
+                "linear ladder 0.1..0.9", "nested dropout rho = 0.9 vs RAG and non-uniform L2"
+            ),
+            "paper": _MNIST + "; SGD lrs of configs/mnist.py (nested dropout 0.03)",
+        },
+        estimate=dynamics_cost,
+    ),
+    Experiment(
         name="linear_ae.snapshot",
         title="|cos| of decoder columns against eigenvectors",
         config_cls=SnapshotConfig,
@@ -363,13 +428,13 @@ EXPERIMENTS = (
                 init_std=paper.INIT_STD,
             ),
         },
-        version=2,
+        version=3,  # 3: the quick preset re-sized (lr 2e-2, 30k steps) so that it shows the trend
         charts={"scaling": charts.scaling_chart},
         description="The paper's Fig. 4: non-uniform L2 slows down as k grows; RAG much less.",
         claims=scaling_claims(paper.FIG4_SETUP),
         setups={
             "quick": "synthetic population covariance d = 32, eigenvalues 10 -> 1, k = 2..16, linear "
-            "ladder 4 x (0.1..0.9), threshold 0.05, at most 8k steps",
+            "ladder 4 x (0.1..0.9), SGD lr 2e-2 (RAG 1e-3), threshold 0.05, at most 30k steps",
             "paper": paper.FIG4_SETUP,
         },
         estimate=scaling_cost,

@@ -16,6 +16,18 @@ the squared norms (this project's quick scale); "reference" is the authors' code
 |diag(reg) W1|^2 + |W2 diag(reg)|^2 with reg = scale * linspace(0.1, 0.9, k), so lam_i = reg_i^2,
 and whose uniform model uses the scalar mean(reg)^2.
 
+Nested dropout (Rippel, Gelbart, Adams 2014; the reference repository's ``LinearAENestedDropout``,
+a baseline for ordered latents): each sample keeps latents 1..b+1 and drops the rest, the index b
+drawn from a truncated geometric prior p(b) = rho^b (1 - rho), b < k - 1, p(k - 1) = the remainder
+(the reference's rho = 0.9). Latent i (0-based) is then kept with probability q_i = rho^i, both
+latents i and j with q_max(i, j), and the expected loss (the reference's ``use_expectation``) is
+
+    E L = tr(C) - 2 tr(W2 D W1 C) + tr((W2^T W2 o M) W1 C W1^T),   D = diag(q), M_ij = q_max(i,j),
+
+whose minima are the ordered principal directions when the top k eigenvalues are distinct (each
+truncation is best served by the leading components), up to a diagonal rescaling W1 -> S W1,
+W2 -> W2 S^-1 that the loss does not see. ``Variant(keep=q)`` trains on it, full batch.
+
 Everything here is float64 numpy and batched over "variants" (a leading axis V), so that the
 page's four variants train in one loop. Nothing here imports charts, experiments or the UI.
 """
@@ -34,6 +46,10 @@ from engine.core.validation import ConfigError
 REGULARIZATIONS = ("uniform", "non_uniform", "none")
 #: The compared variants: uniform L2, non-uniform L2, RAG alone (no penalty), non-uniform L2 + RAG.
 VARIANTS = ("uniform", "non_uniform", "rotation", "non_uniform+rotation")
+#: Nested dropout (expected loss, no penalty): the reference repository's baseline for ordered latents.
+NESTED_DROPOUT = "nested_dropout"
+ALL_VARIANTS = VARIANTS + (NESTED_DROPOUT,)
+NESTED_RHO = 0.9  # the reference's geometric parameter (LinearAENestedDropout.geom_p)
 LADDERS = ("linear", "reference")
 OPTIMIZERS = ("sgd", "adam")
 NESTEROV_MOMENTUM = 0.9
@@ -153,6 +169,34 @@ def collapsed_latents(cov: np.ndarray, lambdas) -> np.ndarray:
     return np.flatnonzero(lambdas >= values) + 1
 
 
+def nested_dropout_keep(k: int, rho: float = NESTED_RHO) -> np.ndarray:
+    """Keep probabilities q_i = P(latent i survives) = rho^i, i = 0..k-1, of the reference's
+    truncated geometric prior on the last kept index. Shape (k,), q_0 = 1."""
+    k = check_arg("nested_dropout_keep", "k", k, Interval(int, 1, None))
+    rho = check_arg("nested_dropout_keep", "rho", rho, Interval(float, 0.0, 1.0, closed="right"))
+    return rho ** np.arange(k, dtype=np.float64)
+
+
+def nested_dropout_masks(k: int, size: int, rng: np.random.Generator, rho: float = NESTED_RHO) -> np.ndarray:
+    """``size`` masks (size, k) of 0/1 drawn as the reference does: the last kept index b from
+    p(b) = rho^b (1 - rho) for b < k - 1 and the rest of the mass on b = k - 1; latents 0..b kept."""
+    prior = (1 - rho) * rho ** np.arange(k - 1, dtype=np.float64)
+    last = rng.choice(k, size=size, p=np.append(prior, 1.0 - prior.sum()))
+    return (np.arange(k)[None, :] <= last[:, None]).astype(np.float64)
+
+
+def nested_dropout_loss(cov: np.ndarray, encoder: np.ndarray, decoder: np.ndarray, keep) -> float:
+    """Expected reconstruction loss over nested-dropout masks with keep probabilities ``keep``
+    (k,): tr(C) - 2 tr(W2 D W1 C) + tr((W2^T W2 o M) W1 C W1^T), M_ij = keep[max(i, j)]. float64."""
+    C = np.asarray(cov, dtype=np.float64)
+    q = np.asarray(keep, dtype=np.float64)
+    pair = q[np.maximum.outer(np.arange(q.size), np.arange(q.size))]
+    N = encoder @ C
+    A = N @ encoder.T
+    S = decoder.T @ decoder
+    return float(np.trace(C) - 2.0 * np.sum(q[:, None] * N * decoder.T) + np.sum(S * pair * A))
+
+
 # ----------------------------------------------------------------------------- metrics
 
 
@@ -192,6 +236,16 @@ def minimum_distance(decoder: np.ndarray, target: np.ndarray) -> float | np.ndar
     return gap / np.maximum(np.linalg.norm(target, axis=(-2, -1)), 1e-300)
 
 
+def ordered_alignment(decoder: np.ndarray, eigvecs: np.ndarray) -> float | np.ndarray:
+    """mean_i (1 - cos^2(u_i, decoder[:, i])): 0 when column i holds principal axis i, in order.
+
+    Unlike :func:`axis_alignment` it sees the order, and unlike :func:`minimum_distance` it is
+    blind to each column's length (nested dropout's minima are only defined up to a rescaling).
+    decoder (..., d, k), eigvecs (d, k) -> scalar (or (...,))."""
+    cos = abs_cosines(decoder, eigvecs)
+    return np.clip(np.mean(1.0 - np.diagonal(cos, axis1=-2, axis2=-1) ** 2, axis=-1), 0.0, None)
+
+
 def transpose_gap(encoder: np.ndarray, decoder: np.ndarray) -> float | np.ndarray:
     """|W1 - W2^T|_F^2 / k (the reference's "transpose" metric): 0 for balanced weights. (..., k, d), (..., d, k) -> (...)."""
     k = encoder.shape[-2]
@@ -203,12 +257,14 @@ def transpose_gap(encoder: np.ndarray, decoder: np.ndarray) -> float | np.ndarra
 
 @dataclass(frozen=True)
 class Variant:
-    """One training variant: penalties (k,), whether RAG is on, and its step size."""
+    """One training variant: penalties (k,), whether RAG is on, its step size, and for nested
+    dropout the keep probabilities (k,) of its latents (None: no dropout)."""
 
     label: str
     lambdas: np.ndarray
     rotation: bool
     lr: float
+    keep: np.ndarray | None = None
 
 
 @dataclass
@@ -233,23 +289,34 @@ class _Stack:
 
     V: int
     k: int
-    block: np.ndarray  # (Vk, Vk) 1.0 inside a model's own k x k block, 0.0 elsewhere
+    block: np.ndarray  # (Vk, Vk) 1.0 inside a model's own k x k block (nested dropout: M), 0.0 elsewhere
     two_lam: np.ndarray  # (Vk, Vk) diag(2 lam) per model
     rag_mask: np.ndarray | None  # (Vk, Vk) (triu(1) - tril(-1)) / 4 in RAG models' blocks: A2 * it = G
+    keep: np.ndarray | None = None  # (Vk, 1) nested dropout's q_i per latent row (1 elsewhere), or None
 
     @classmethod
-    def build(cls, k: int, lambdas: np.ndarray, rotation: np.ndarray) -> _Stack:
+    def build(cls, k: int, lambdas: np.ndarray, rotation: np.ndarray, keep: list | None = None) -> _Stack:
+        """``keep``: per model None or its keep probabilities (k,) (nested dropout)."""
         V = len(lambdas)
-        block = np.kron(np.eye(V), np.ones((k, k)))
+        keep = keep if keep is not None else [None] * V
+        ones = np.ones(k)
+        q = [ones if probs is None else np.asarray(probs, dtype=np.float64) for probs in keep]
+        # E[mask_i mask_j] = q_max(i, j); a block of ones for the other models (exact: x * 1.0 == x)
+        pairs = [qv[np.maximum.outer(np.arange(k), np.arange(k))] for qv in q]
+        block = np.zeros((V * k, V * k))
+        for v, pair in enumerate(pairs):
+            block[v * k : (v + 1) * k, v * k : (v + 1) * k] = pair
         upper = np.triu(np.ones((k, k)), 1)
         # A is symmetric, so G = (triu(A, 1) - triu(A, 1)^T) / 2 = A * (upper - upper^T) / 2 = A2 * mask
         rag = np.kron(np.diag(rotation.astype(float)), 0.25 * (upper - upper.T))
+        nested = any(probs is not None for probs in keep)
         return cls(
             V,
             k,
             block,
             np.diag(2.0 * np.asarray(lambdas, dtype=np.float64).ravel()),
             rag if rotation.any() else None,
+            np.concatenate(q)[:, None] if nested else None,
         )
 
 
@@ -259,6 +326,9 @@ class _Gradients:
     ``C2`` is 2C (d, d). With N = W1 C, A = W1 C W1^T and S = W2^T W2 (per model):
       dL/dW1   = -2 (W2^T C - S N) + 2 Lam W1 - G W1
       dL/dW2^T = -2 (N - A W2^T)   + 2 Lam W2^T - G W2^T,   G = (triu(A, 1) - triu(A, 1)^T) / 2
+    and for nested dropout's expected loss (D = diag(q), M_ij = q_max(i,j), no RAG):
+      dL/dW1   = -2 (D W2^T C - (S o M) N) + 2 Lam W1
+      dL/dW2^T = -2 (D N - (A o M) W2^T)   + 2 Lam W2^T
     The factors 2 are folded into C2 (so N2 = 2N, A2 = 2A) to save array passes in the hot loop.
     Every intermediate has a buffer made once, and the views of ``P`` stay valid because training
     updates ``P`` in place: a step is ~12 small BLAS/ufunc calls and no allocations.
@@ -288,6 +358,9 @@ class _Gradients:
         S = dot(self.W2t, self.W2tT, out=self.S)
         S *= stack.block
         top = np.add(dot(S, self.N2, out=self.t1), dot(coef_w1, self.W1, out=self.t2), out=self.t1)
+        if stack.keep is not None:  # nested dropout: D W2^T C and D N (after N's last other use)
+            self.B2 *= stack.keep
+            self.N2 *= stack.keep
         np.subtract(top, self.B2, out=out[: self.rows])
         np.subtract(dot(coef_w2, self.W2t, out=self.t1), self.N2, out=out[self.rows :])
         return out
@@ -299,23 +372,31 @@ def _gradients(C2, P, stack: _Stack, out):
 
 
 def loss_gradients(
-    cov: np.ndarray, encoder: np.ndarray, decoder: np.ndarray, lambdas, rotation: bool = False
+    cov: np.ndarray, encoder: np.ndarray, decoder: np.ndarray, lambdas, rotation: bool = False, keep=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradients (k, d), (d, k) of the regularized loss at one (encoder, decoder); with
-    ``rotation`` the rotation-augmented gradient of the paper instead."""
+    ``rotation`` the rotation-augmented gradient of the paper instead; with ``keep`` (k,) those
+    of nested dropout's expected loss (plus the penalty)."""
     k = encoder.shape[0]
-    stack = _Stack.build(k, np.asarray(lambdas, dtype=np.float64)[None], np.array([rotation]))
+    stack = _Stack.build(
+        k, np.asarray(lambdas, dtype=np.float64)[None], np.array([rotation]), None if keep is None else [keep]
+    )
     P = np.concatenate([encoder, decoder.T])
     grad = _gradients(2.0 * np.asarray(cov, dtype=np.float64), P, stack, np.empty_like(P))
     return grad[:k], grad[k:].T
 
 
-def batched_loss(C, W1, W2t, lambdas) -> np.ndarray:
+def batched_loss(C, W1, W2t, lambdas, keep=None) -> np.ndarray:
     """Loss per model (V,) from encoders W1 (V, k, d) and transposed decoders W2t (V, k, d):
-    tr(C) - 2 tr(W2 W1 C) + tr(W2 A W2^T) + penalty."""
+    tr(C) - 2 tr(W2 W1 C) + tr(W2 A W2^T) + penalty. ``keep`` (V, k): models with a finite row
+    get nested dropout's expected loss instead (rows of NaN: none)."""
     N = W1 @ C
     A = N @ np.swapaxes(W1, 1, 2)
     fit = np.trace(C) - 2.0 * np.sum(N * W2t, axis=(1, 2)) + np.sum((A @ W2t) * W2t, axis=(1, 2))
+    if keep is not None:
+        nested = np.flatnonzero(np.isfinite(keep).all(axis=1))
+        for v in nested:
+            fit[v] = nested_dropout_loss(C, W1[v], W2t[v].T, keep[v])
     penalty = np.sum(lambdas * (np.sum(W1**2, axis=2) + np.sum(W2t**2, axis=2)), axis=1)
     return fit + penalty
 
@@ -351,13 +432,18 @@ def train_variants(
     d = C.shape[0]
     _, eigvecs = principal_directions(C, k)
     V = len(variants)
+    for v in variants:
+        if v.keep is not None and v.rotation:
+            raise ConfigError(
+                f"Variant {v.label!r}: nested dropout with RAG is not supported (RAG sees the unmasked A)."
+            )
     rng = np.random.default_rng(seed)
     W1 = rng.normal(0.0, init_std, (k, d))
     W2 = rng.normal(0.0, init_std, (d, k))
     P = np.concatenate([np.tile(W1, (V, 1)), np.tile(W2.T, (V, 1))])  # (2Vk, d)
     models = P.reshape(2, V, k, d)  # view: models[0] encoders, models[1] decoders^T
     lambdas = np.stack([v.lambdas for v in variants])
-    stack = _Stack.build(k, lambdas, np.array([v.rotation for v in variants]))
+    stack = _Stack.build(k, lambdas, np.array([v.rotation for v in variants]), [v.keep for v in variants])
     C2 = 2.0 * C
     lr = np.tile(np.repeat([v.lr for v in variants], k), 2)[:, None]  # (2Vk, 1)
     grad, update = np.empty_like(P), np.empty_like(P)
@@ -408,7 +494,12 @@ def train_variants(
                 if progress is not None and (t / steps - reported >= 0.05 or t == steps):
                     reported = t / steps
                     progress(reported, f"step {t:,} of {steps:,}")
-    history = _history(C, eigvecs, lambdas, [v.label for v in variants], snapshots, diverged_at)
+    keep = None
+    if stack.keep is not None:
+        keep = np.stack(
+            [np.full(k, np.nan) if v.keep is None else np.asarray(v.keep, float) for v in variants]
+        )
+    history = _history(C, eigvecs, lambdas, [v.label for v in variants], snapshots, diverged_at, keep)
     return models[0].copy(), np.swapaxes(models[1], 1, 2).copy(), history
 
 
@@ -418,12 +509,13 @@ def _all_aligned(decoders_t: np.ndarray, alive: np.ndarray, eigvecs: np.ndarray,
     return bool(alive.any()) and bool(np.all(align < threshold))
 
 
-def _history(C, eigvecs, lambdas, labels, snapshots, diverged_at) -> pd.DataFrame:
+def _history(C, eigvecs, lambdas, labels, snapshots, diverged_at, keep=None) -> pd.DataFrame:
     """The training history from parameter snapshots, all metrics computed in one batched pass.
 
     snapshots: (step, models (2, V, k, d), alive (V,)) per record. Returns columns variant, step,
     loss, axis_alignment, subspace_distance, minimum_distance, transpose_gap, diverged (one
-    flagged row per diverged variant, its metrics NaN).
+    flagged row per diverged variant, its metrics NaN). ``keep`` (V, k): nested-dropout models' keep
+    probabilities (NaN rows for the others), whose loss is the expected one.
     """
     targets = np.stack([global_minimum(C, lam)[1] for lam in lambdas])  # (V, d, k)
     steps = np.array([s for s, _, _ in snapshots])
@@ -432,7 +524,9 @@ def _history(C, eigvecs, lambdas, labels, snapshots, diverged_at) -> pd.DataFram
     R, _, V, k, d = stacked.shape
     encoders = stacked[:, 0].reshape(R * V, k, d)
     decoders_t = stacked[:, 1].reshape(R * V, k, d)
-    losses = batched_loss(C, encoders, decoders_t, np.tile(lambdas, (R, 1)))
+    losses = batched_loss(
+        C, encoders, decoders_t, np.tile(lambdas, (R, 1)), None if keep is None else np.tile(keep, (R, 1))
+    )
     decoders = np.where(alive.reshape(-1, 1, 1), np.swapaxes(decoders_t, 1, 2), 1.0)
     frame = pd.DataFrame(
         {

@@ -80,8 +80,8 @@ class CertifyConfig(Validated):
     def check(self) -> None:
         require_model_for_dataset(self)
 
-    def training(self, sigma: float) -> NoiseTraining:
-        """The training recipe of the base classifier smoothed at ``sigma``."""
+    def training(self, sigma: float, noise: str = "gaussian") -> NoiseTraining:
+        """The training recipe of the base classifier smoothed at ``sigma`` with ``noise``."""
         return NoiseTraining(
             sigma=sigma if self.train_noise else 0.0,
             epochs=self.epochs,
@@ -90,6 +90,7 @@ class CertifyConfig(Validated):
             lr_step=self.lr_step,
             augment=self.dataset == "cifar10",
             seed=self.seed,
+            noise=noise,
         )
 
     def test_indices(self, count: int) -> list[int]:
@@ -111,26 +112,35 @@ def certify_rows(
     sigma: float,
     ctx: RunContext,
     share: tuple[float, float] = (0.0, 1.0),
+    noise: str = "gaussian",
 ) -> pd.DataFrame:
     """Certify ``config``'s test inputs at ``sigma`` with a base trained at ``train_sigma`` (when
-    ``config.train_noise``): index, label, prediction, radius, correct, seconds, base_correct."""
+    ``config.train_noise``), both with ``noise`` (std sigma): index, label, prediction, radius (in
+    the noise's norm: L2 for Gaussian, L1 for Laplace and uniform), correct, seconds, base_correct."""
     start, width = share
+    named = "" if noise == "gaussian" else f"{noise} "
 
     def report(fraction: float, message: str) -> None:
-        ctx.report(start + fraction * width, f"sigma={sigma:g}: {message}")
+        ctx.report(start + fraction * width, f"{named}sigma={sigma:g}: {message}")
 
     indices = config.test_indices(len(split.X_test))
     net = trained_model(
         config.dataset,
         config.model,
         config.width,
-        config.training(train_sigma),
+        config.training(train_sigma, noise),
         split,
         device=ctx.device,
         progress=lambda f, m: report(0.2 * f, m),
     )
     smooth = Smooth(
-        net, split.num_classes, sigma, input_shape=split.X_test.shape[1:], device=ctx.device, seed=config.seed
+        net,
+        split.num_classes,
+        sigma,
+        input_shape=split.X_test.shape[1:],
+        device=ctx.device,
+        seed=config.seed,
+        noise=noise,
     )
     rows = certify_dataset(
         smooth,

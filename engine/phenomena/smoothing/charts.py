@@ -426,3 +426,42 @@ def grid_chart(frame: pd.DataFrame) -> alt.LayerChart:
         width=360,
         height=260,
     )
+
+
+NOISE_COLORS = alt.Scale(domain=["gaussian", "laplace", "uniform"], range=["#4c78a8", "#e45756", "#54a24b"])
+
+
+def noise_curves(frame: pd.DataFrame) -> pd.DataFrame:
+    """Certified accuracy against L1 radius per (noise, sigma): columns noise, sigma, radius,
+    certified_accuracy, cap; radii 0 to 1.1 x the largest cap (61 steps)."""
+    radii = np.linspace(0.0, float(frame["cap"].max()) * 1.1, 61)
+    parts = [
+        accuracy_curves(rows, radii).assign(noise=noise) for noise, rows in frame.groupby("noise", sort=False)
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def noise_curves_chart(frame: pd.DataFrame) -> alt.FacetChart:
+    """Certified accuracy against certified L1 radius, one panel per sigma (the per-coordinate
+    std all three distributions share), one colour per noise distribution."""
+    curves = noise_curves(frame)
+    dataset, n = str(frame["dataset"].iloc[0]), int(frame["n"].iloc[0])
+    return (
+        alt.Chart(curves)
+        .mark_line()
+        .encode(
+            x=alt.X("radius:Q", title="certified L1 radius (input units)"),
+            y=alt.Y("certified_accuracy:Q", title="certified accuracy", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("noise:N", scale=NOISE_COLORS, title="noise", legend=LEGEND),
+            tooltip=[
+                "noise:N",
+                alt.Tooltip("sigma:Q", title="sigma (std per coordinate)"),
+                alt.Tooltip("radius:Q", format=".3f"),
+                alt.Tooltip("certified_accuracy:Q", format=".3f"),
+            ],
+        )
+        .properties(width=200, height=180)
+        .facet(
+            column=alt.Column("sigma:O", title=f"sigma (per-coordinate std); {dataset}, n = {n:,}"),
+        )
+    )

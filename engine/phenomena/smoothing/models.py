@@ -23,6 +23,7 @@ from engine.core.data import DataUnavailable, Split, digits, torchvision_images
 from engine.core.params import Boolean, Interval, Options, Tuple, Validated, check_arg, param
 from engine.core.validation import ConfigError
 from engine.phenomena.smoothing.lean import adam_steps, moons
+from engine.phenomena.smoothing.noises import NOISES, make_noise
 from engine.phenomena.smoothing.science import NormalizeLayer
 
 #: The CIFAR-10 channel statistics the normalisation layer uses (train set, [0, 1] pixels).
@@ -130,7 +131,8 @@ def build_model(name: str, split: Split, *, width: int, seed: int) -> nn.Sequent
 
 @dataclass(frozen=True, kw_only=True)
 class NoiseTraining(Validated):
-    """How a base classifier is trained: SGD on cross-entropy of (x + N(0, sigma^2 I), y)."""
+    """How a base classifier is trained: SGD on cross-entropy of (x + eps, y), eps ~ N(0, sigma^2 I)
+    (or the Laplace or uniform distribution of per-coordinate std sigma: ``noise``)."""
 
     sigma: float = param(
         0.25, Interval(float, 0.0, 10.0)
@@ -145,6 +147,15 @@ class NoiseTraining(Validated):
     )  # multiply the learning rate by 0.1 every lr_step epochs
     augment: bool = param(False, Boolean())  # random crop (pad 4) + horizontal flip, for CIFAR-10 images
     seed: int = param(0, SEED)  # seeds initialisation, shuffling, augmentation and noise
+    noise: str = param("gaussian", Options(NOISES))  # the training noise's distribution (std sigma)
+
+    def identity(self) -> tuple:
+        """The recipe as sorted (field, value) pairs, without ``noise`` when it is Gaussian: the key
+        of a trained network, so Gaussian checkpoints written before there was a choice are resumed."""
+        items = asdict(self)
+        if items["noise"] == "gaussian":
+            del items["noise"]
+        return tuple(sorted(items.items()))
 
 
 def random_crop_flip(xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -179,8 +190,9 @@ def train_with_noise(
     checkpoint: Path | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> nn.Module:
-    """Train ``model`` in place on Gaussian-noise-augmented inputs (the paper's recipe: train at
-    the sigma you certify at). ``X`` (N, *input_shape) in raw input units, ``y`` (N,) ints.
+    """Train ``model`` in place on noise-augmented inputs (the paper's recipe: train with the
+    noise you certify with, Gaussian unless ``settings.noise`` says otherwise). ``X`` (N,
+    *input_shape) in raw input units, ``y`` (N,) ints.
 
     With ``checkpoint`` the model, optimiser, schedule and generator states are saved after every
     epoch and a later call with the same path resumes after the last finished epoch."""
@@ -202,8 +214,9 @@ def train_with_noise(
     shuffle = torch.Generator().manual_seed(settings.seed + 1)
     noise = torch.Generator(device=device).manual_seed(settings.seed + 2)
     first = _resume(checkpoint, model, optimizer, schedule, shuffle, noise)
+    distribution = make_noise(settings.noise, settings.sigma) if settings.sigma > 0 else None
     for epoch in range(first, settings.epochs):
-        _train_epoch(model, Xt, yt, settings, optimizer, shuffle, noise)
+        _train_epoch(model, Xt, yt, settings, distribution, optimizer, shuffle, noise)
         schedule.step()
         if checkpoint is not None:
             _save_atomic(
@@ -235,15 +248,15 @@ def _resume(checkpoint, model, optimizer, schedule, shuffle, noise) -> int:
     return int(state["epoch"]) + 1
 
 
-def _train_epoch(model, Xt, yt, settings, optimizer, shuffle, noise) -> None:
+def _train_epoch(model, Xt, yt, settings, distribution, optimizer, shuffle, noise) -> None:
     order = torch.randperm(len(Xt), generator=shuffle).to(Xt.device)
     for start in range(0, len(Xt), settings.batch_size):
         idx = order[start : start + settings.batch_size]
         xb = Xt[idx]
         if settings.augment:
             xb = random_crop_flip(xb, shuffle)
-        if settings.sigma > 0:
-            xb = xb + settings.sigma * torch.randn(xb.shape, generator=noise, device=xb.device)
+        if distribution is not None:
+            xb = xb + distribution.draw(xb.shape, noise, xb.device)
         loss = nn.functional.cross_entropy(model(xb), yt[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -288,14 +301,15 @@ def trained_model(
 ) -> nn.Module:
     """A base classifier trained with ``settings``; kept in memory per process, and checkpointed
     per epoch under ``cache_dir()/smoothing-checkpoints`` for CIFAR-10 (resumed when rerun)."""
-    key = (TRAIN_VERSION, dataset, model, width, tuple(sorted(asdict(settings).items())))
+    key = (TRAIN_VERSION, dataset, model, width, settings.identity())
     net = build_model(model, split, width=width, seed=settings.seed)
     if key in _TRAINED:
         net.load_state_dict(_TRAINED[key])
         return net.to(device).eval()
     checkpoint = None
     if dataset != "digits":  # hours of GPU time: worth resuming
-        name = f"{dataset}-{model}-sigma{settings.sigma:g}-{joblib.hash(key)[:12]}.pt"
+        noise = "" if settings.noise == "gaussian" else f"-{settings.noise}"
+        name = f"{dataset}-{model}{noise}-sigma{settings.sigma:g}-{joblib.hash(key)[:12]}.pt"
         checkpoint = cache.lab_folder(CHECKPOINT_FOLDER) / name
     train_with_noise(
         net, split.X_train, split.y_train, settings, device=device, checkpoint=checkpoint, progress=progress

@@ -11,7 +11,8 @@ radius ``sigma * Phi^-1(pA)`` around ``x`` (Theorem 1 with pB = 1 - pA). :class:
 returns a radius that is correct with probability at least ``1 - alpha`` over the noise,
 :meth:`Smooth.predict` abstains unless the top class wins a binomial test at level ``alpha``. The
 noise is added in input space (for images: [0, 1] pixels), before any :class:`NormalizeLayer` that
-the base classifier starts with.
+the base classifier starts with. Other noise distributions (Laplace, uniform: certified L1 radii)
+plug in through ``Smooth(..., noise=...)``; they live in :mod:`engine.phenomena.smoothing.noises`.
 
 Also here: the statistics (Clopper-Pearson bound, the radius cap), certified-accuracy curves, and
 two base classifiers whose smoothed decision boundary is known in closed form: a half-space (where
@@ -33,6 +34,7 @@ from torch import nn
 
 from engine.core.params import Interval, check_arg
 from engine.core.validation import ConfigError
+from engine.phenomena.smoothing.noises import Noise, make_noise
 
 #: The label :meth:`Smooth.certify` and :meth:`Smooth.predict` return when they abstain.
 ABSTAIN = -1
@@ -66,12 +68,13 @@ def radius_from_probability(p_lower: float, sigma: float) -> float:
     return float(sigma * stats.norm.ppf(p_lower)) if p_lower > 0.5 else 0.0
 
 
-def max_certifiable_radius(sigma: float, n: int, alpha: float) -> float:
-    """The largest radius ``n`` samples can certify: ``sigma * Phi^-1(alpha^(1/n))`` (all n agree)."""
+def max_certifiable_radius(sigma: float, n: int, alpha: float, noise: str | Noise = "gaussian") -> float:
+    """The largest radius ``n`` samples can certify: the noise's radius at pA_lower = alpha^(1/n)
+    (all n samples agree); ``sigma * Phi^-1(alpha^(1/n))`` for Gaussian noise."""
     sigma = check_arg("max_certifiable_radius", "sigma", sigma, _SIGMA)
     n = check_arg("max_certifiable_radius", "n", n, _COUNT)
     alpha = check_arg("max_certifiable_radius", "alpha", alpha, _ALPHA)
-    return radius_from_probability(alpha ** (1.0 / n), sigma)
+    return make_noise(noise, sigma).radius(alpha ** (1.0 / n))
 
 
 def top_class_wins(top: int, second: int, alpha: float) -> bool:
@@ -151,12 +154,15 @@ def _is_out_of_memory(err: BaseException) -> bool:
 
 
 class Smooth:
-    """The smoothed classifier ``g`` of a base classifier ``f`` under N(0, sigma^2 I) noise.
+    """The smoothed classifier ``g`` of a base classifier ``f`` under N(0, sigma^2 I) noise (or
+    another distribution of per-coordinate std ``sigma``: ``noise``).
 
     ``base_classifier`` maps a batch (B, *input_shape) to scores (B, num_classes); its argmax is
-    ``f``. ``sigma`` is in input units. Sampling runs on ``device`` (default: the device of the
-    classifier's parameters) with a ``torch.Generator`` seeded by ``seed`` unless a generator is
-    passed to a call. ``input_shape`` (optional) makes a wrongly shaped input fail clearly.
+    ``f``. ``sigma`` is in input units. ``noise``: "gaussian" (the paper's; certified L2 radius),
+    "laplace" or "uniform" (certified L1 radii), or a :class:`~.noises.Noise` of this sigma; see
+    :mod:`engine.phenomena.smoothing.noises`. Sampling runs on ``device`` (default: the device of
+    the classifier's parameters) with a ``torch.Generator`` seeded by ``seed`` unless a generator
+    is passed to a call. ``input_shape`` (optional) makes a wrongly shaped input fail clearly.
     """
 
     def __init__(
@@ -169,6 +175,7 @@ class Smooth:
         device: str | torch.device | None = None,
         seed: int = 0,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        noise: str | Noise = "gaussian",
     ):
         if not callable(base_classifier):
             raise ConfigError(
@@ -178,6 +185,7 @@ class Smooth:
         self.base_classifier = base_classifier
         self.num_classes = check_arg("Smooth", "num_classes", num_classes, Interval(int, 2, None))
         self.sigma = check_arg("Smooth", "sigma", sigma, _SIGMA)
+        self.noise = make_noise(noise, self.sigma)
         self.input_shape = None if input_shape is None else tuple(int(s) for s in input_shape)
         self.device = torch.device(device) if device is not None else _module_device(base_classifier)
         self.dtype = _module_dtype(base_classifier)
@@ -198,12 +206,14 @@ class Smooth:
     ) -> tuple[int, float]:
         """``(prediction, radius)``: ``n0`` samples choose the top class cA, ``n`` fresh samples
         count it, pA_lower is the one-sided (1 - alpha) Clopper-Pearson bound; ``(ABSTAIN, 0.0)``
-        if pA_lower < 1/2, else radius ``sigma * Phi^-1(pA_lower)`` (L2, input units). With
-        probability >= 1 - alpha over the noise, g(x + delta) = cA for every |delta| < radius."""
+        if pA_lower < 1/2, else the noise's radius at pA_lower (input units): ``sigma *
+        Phi^-1(pA_lower)`` in L2 for Gaussian noise, an L1 radius for Laplace and uniform noise
+        (``self.noise.norm``). With probability >= 1 - alpha over the noise, g(x + delta) = cA for
+        every delta shorter than the radius in that norm."""
         prediction, p_lower = self.certify_probability(x, n0, n, alpha, batch_size, generator=generator)
         if p_lower < 0.5:
             return ABSTAIN, 0.0
-        return prediction, radius_from_probability(p_lower, self.sigma)
+        return prediction, self.noise.radius(p_lower)
 
     def certify_probability(
         self,
@@ -270,8 +280,8 @@ class Smooth:
     # -- helpers --
 
     def _count_chunk(self, x: torch.Tensor, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Class counts of f on ``batch`` (overwritten in place with x + N(0, sigma^2 I) draws)."""
-        batch.normal_(0.0, self.sigma, generator=gen).add_(x)
+        """Class counts of f on ``batch`` (overwritten in place with x + noise draws)."""
+        self.noise.fill_(batch, gen).add_(x)
         scores = self.base_classifier(batch)
         if scores.ndim != 2 or scores.shape[1] != self.num_classes:
             raise ConfigError(
