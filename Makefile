@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: setup run test lint bench precompute clean
+.PHONY: setup run test lint bench precompute bundles notebook clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,10 @@ bench: setup
 
 precompute: setup
 	$(BIN)/python -m engine precompute all --preset quick --jobs 2
+
+# Rebuild bundles/*.zip for the code as it is now (only results of edited phenomena are recomputed).
+bundles: setup
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/rebuild_bundles.py --jobs 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -11,6 +11,11 @@ entry as one ``output.parquet`` (frame + a JSON header with key, digest and prov
 entry is bound to the slot it was read from and that its frame matches its digest; an entry that
 is truncated, edited or copied from another key's slot is logged once and recomputed.
 
+No stale results: each entry's provenance carries the fingerprint of its phenomenon's code
+(:mod:`engine.core.fingerprint`); an entry computed by other code is not cached for
+:func:`is_cached`, is recomputed by :func:`load_or_compute` and is returned by :func:`load_valid`
+only when asked (``stale_ok``).
+
 Beside joblib's store, ``cache/<experiment>/index/<key>.json`` lists what is cached (for
 ``status``, ``export`` and ``clear``) because joblib's own layout is private.
 
@@ -38,6 +43,7 @@ import joblib
 from joblib._store_backends import FileSystemStoreBackend
 
 from .cached_call import compute_cached
+from .fingerprint import is_current
 from .entries import (  # noqa: F401
     bind,
     entry_from_bytes,
@@ -166,8 +172,10 @@ def _own_copy(func):
 
 
 def is_cached(name: str, version: int, config: dict[str, Any]) -> bool:
-    """Whether an entry exists for this key (its integrity is checked only on load)."""
-    return bool(cached_function(name).check_call_in_cache(name, version, config))
+    """Whether an entry exists for this key and was computed by the phenomenon's current code (its
+    integrity is checked only on load)."""
+    fn = cached_function(name)
+    return bool(fn.check_call_in_cache(name, version, config)) and _is_current(fn, name, version, config)
 
 
 def load_or_compute(
@@ -195,6 +203,9 @@ def load_or_compute(
                 _short(config),
             )
             how = "recomputed (corrupt entry)"
+        elif not is_current(name, entry.get("meta")):
+            log.info("cache entry of %s %s was computed by other code; recomputed it", name, _short(config))
+            entry, how = None, "recomputed (code changed)"
         else:
             how = "hit"
     if entry is None:
@@ -209,11 +220,25 @@ def load_or_compute(
     return entry, how
 
 
-def load_valid(name: str, version: int, config: dict[str, Any]) -> dict[str, Any] | None:
-    """The cached entry if it exists, is bound to this key and matches its digest, else None.
-    Never computes."""
+def load_valid(
+    name: str, version: int, config: dict[str, Any], *, stale_ok: bool = False
+) -> dict[str, Any] | None:
+    """The cached entry if it exists, is bound to this key, matches its digest and was computed by
+    the phenomenon's current code (any code with ``stale_ok``), else None. Never computes."""
     fn = cached_function(name)
-    return _load_checked(fn, name, version, config) if fn.check_call_in_cache(name, version, config) else None
+    entry = _load_checked(fn, name, version, config) if fn.check_call_in_cache(name, version, config) else None
+    return entry if entry is not None and (stale_ok or is_current(name, entry.get("meta"))) else None
+
+
+def _is_current(fn, name: str, version: int, config: dict[str, Any]) -> bool:
+    """Whether the entry in this slot was computed by the current code: read from its index record,
+    else (no record) from the entry itself."""
+    try:
+        record = json.loads(_index_path(name, entry_key(name, version, config)).read_text())
+        return is_current(name, record.get("meta"))
+    except (OSError, ValueError, AttributeError, RecursionError):
+        entry = _load_checked(fn, name, version, config)
+        return entry is None or is_current(name, entry.get("meta"))
 
 
 def _load_checked(fn, name: str, version: int, config: dict[str, Any]) -> dict[str, Any] | None:
