@@ -155,7 +155,9 @@ def cmd_list(args) -> int:
 
         for p in phenomena():
             if p.name == args.name:
-                print(f"{p.name}: {p.title}. {p.paper}\n  {p.summary}\n  page: /{p.name} (pages/{p.name}.py)\n")
+                print(
+                    f"{p.name}: {p.title}. {p.paper}\n  {p.summary}\n  page: /{p.name} (pages/{p.name}.py)\n"
+                )
     for name in names:
         print("\n".join(describe_experiment(get_experiment(name))))
     return 0

@@ -43,7 +43,6 @@ import joblib
 from joblib._store_backends import FileSystemStoreBackend
 
 from .cached_call import compute_cached
-from .fingerprint import is_current
 from .entries import (  # noqa: F401
     bind,
     entry_from_bytes,
@@ -53,6 +52,7 @@ from .entries import (  # noqa: F401
     frame_digest,
     make_entry,
 )
+from .fingerprint import is_current
 
 ENV_VAR = "PHENOMENA_CACHE"
 BACKEND = "phenomena-parquet"
@@ -226,7 +226,9 @@ def load_valid(
     """The cached entry if it exists, is bound to this key, matches its digest and was computed by
     the phenomenon's current code (any code with ``stale_ok``), else None. Never computes."""
     fn = cached_function(name)
-    entry = _load_checked(fn, name, version, config) if fn.check_call_in_cache(name, version, config) else None
+    entry = (
+        _load_checked(fn, name, version, config) if fn.check_call_in_cache(name, version, config) else None
+    )
     return entry if entry is not None and (stale_ok or is_current(name, entry.get("meta"))) else None
 
 
