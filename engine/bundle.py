@@ -157,7 +157,8 @@ def _export_one(archive: zipfile.ZipFile, record: dict, names, preset, grids) ->
     entry = cache.load_valid(name, record["version"], record["config"])
     if entry is None:
         log.warning(
-            "left %s %s out of the bundle: its cache entry is missing, damaged or not bound to its key",
+            "left %s %s out of the bundle: its cache entry is missing, damaged, not bound to its key "
+            "or computed by other code of its phenomenon",
             name,
             short_repr(record["config"]),
         )

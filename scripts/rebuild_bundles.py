@@ -15,7 +15,7 @@ So only the edited phenomena are recomputed. Usage (from the repository root)::
 
     python scripts/rebuild_bundles.py                 # both bundles, 2 jobs
     python scripts/rebuild_bundles.py --check         # which bundles hold stale results; computes nothing
-    python scripts/rebuild_bundles.py quick.zip --jobs 4
+    python scripts/rebuild_bundles.py quick.zip --jobs 4 --out /tmp    # a trial, bundles/ untouched
 
 Computed on the CPU (the shipped results say so). A full rebuild takes about 5 minutes (quick) and
 25 minutes (paper-cpu) on two cores; a rebuild after one phenomenon's edit, that phenomenon's share.
@@ -71,26 +71,27 @@ def targets(path: Path, preset: str) -> list[str]:
     return sorted(n for n in held if n in registry and preset in registry[n].presets)
 
 
-def rebuild(path: Path, preset: str, jobs: int) -> int:
-    """Rebuild one bundle in a throwaway cache; return the number of failed configs."""
+def rebuild(path: Path, preset: str, jobs: int, out: Path | None = None) -> int:
+    """Rebuild the bundle ``path`` (written to ``out``, default: over it) in a throwaway cache;
+    return the number of failed configs."""
     start = time.perf_counter()
     before = os.environ.get(cache.ENV_VAR)
     with tempfile.TemporaryDirectory(prefix="rebuild-bundle-") as tmp:
         os.environ[cache.ENV_VAR] = tmp
         cache.clear_memo()
         try:
-            failed = _fill(path, preset, jobs)
+            failed = _fill(path, preset, jobs, out or path)
         finally:
             if before is None:
                 os.environ.pop(cache.ENV_VAR, None)
             else:
                 os.environ[cache.ENV_VAR] = before
             cache.clear_memo()
-    print(f"wrote {path} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+    print(f"wrote {out or path} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     return failed
 
 
-def _fill(path: Path, preset: str, jobs: int) -> int:
+def _fill(path: Path, preset: str, jobs: int, out: Path) -> int:
     """Import ``path``'s current entries into the (empty) cache, compute the rest, export."""
     failed = 0
     names = targets(path, preset)
@@ -105,8 +106,8 @@ def _fill(path: Path, preset: str, jobs: int) -> int:
         for config, error in summary.failures:
             print(f"    failed {config}: {error}", file=sys.stderr)
         failed += len(summary.failures)
-    count = bundle.export_bundle(path, names, preset)
-    print(f"{path.name}: {count} results", file=sys.stderr)
+    count = bundle.export_bundle(out, names, preset)
+    print(f"{out.name}: {count} results", file=sys.stderr)
     return failed
 
 
@@ -115,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="*", help=f"any of {', '.join(BUNDLES)} (default: all)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--check", action="store_true", help="only list stale bundles; exit 1 if any")
+    parser.add_argument(
+        "--out", type=Path, help="write the rebuilt bundles into this folder (default: bundles/)"
+    )
     args = parser.parse_args(argv)
     files = args.files or list(BUNDLES)
     unknown = [f for f in files if f not in BUNDLES]
@@ -125,7 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         for file, names in stale.items():
             print(f"{file}: {'stale: ' + ', '.join(names) if names else 'current'}")
         return 1 if any(stale.values()) else 0
-    return 1 if sum(rebuild(ROOT / "bundles" / f, BUNDLES[f], args.jobs) for f in files) else 0
+    out = args.out
+    if out is not None and not out.is_dir():
+        parser.error(f"--out {str(out)[:80]!r} is not a folder")
+    failed = sum(rebuild(ROOT / "bundles" / f, BUNDLES[f], args.jobs, out and out / f) for f in files)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -35,24 +35,21 @@ def _package(folder: Path, science: str) -> Path:
 SCIENCE = 'def risk(x):\n    """Twice x."""\n    return 2 * x  # doubled\n'
 
 
-def test_comments_and_layout_do_not_count_code_does(tmp_path):
+def test_every_edit_of_any_file_counts_line_endings_do_not(tmp_path):
     base = fingerprint.fingerprint_folder(_package(tmp_path / "a", SCIENCE))
-    same = [
-        SCIENCE.replace("# doubled", "# twice, as the paper says"),
-        SCIENCE.replace("\n    return", "\n\n    return") + "\n\n# a trailing note\n",
-        SCIENCE.replace("\n", "\r\n"),
-    ]
-    for text in same:
-        assert fingerprint.fingerprint_folder(_package(tmp_path / "b", text)) == base, text
+    assert fingerprint.fingerprint_folder(_package(tmp_path / "b", SCIENCE.replace("\n", "\r\n"))) == base
     changed = [
         SCIENCE.replace("2 * x", "3 * x"),
-        SCIENCE.replace('"""Twice x."""', '"""Twice x, in metres."""'),  # a docstring is code
-        SCIENCE.replace("# doubled", "") + "Y = '# not a comment'\n",
+        SCIENCE.replace('"""Twice x."""', '"""Twice x, in metres."""'),
+        SCIENCE.replace("# doubled", "# tripled"),  # a comment too: never blind to a change
     ]
     for text in changed:
         assert fingerprint.fingerprint_folder(_package(tmp_path / "c", text)) != base, text
     (tmp_path / "a" / "sub" / "__init__.py").write_text("X = 2\n")  # a subpackage's file counts too
     assert fingerprint.fingerprint_folder(tmp_path / "a") != base
+    (tmp_path / "a" / "sub" / "__init__.py").write_text("X = 1\n")
+    (tmp_path / "a" / "notes.txt").write_text("not code")  # only .py files count
+    assert fingerprint.fingerprint_folder(tmp_path / "a") == base
 
 
 def test_each_phenomenon_has_its_own_fingerprint():

@@ -3,8 +3,9 @@
 Every cache entry records, in its header's provenance (``meta["source"]``), the fingerprint of the
 phenomenon package whose code computed it: SHA-256 over the package's ``.py`` files (science,
 experiments, configs, charts, ... every file under ``engine/phenomena/<name>/``, subpackages
-included), each as its path relative to the package and its text without comments, trailing
-spaces and blank lines. An entry whose fingerprint differs from the code on disk now is *stale*:
+included), each as its path relative to the package and its bytes (line endings normalised). Any
+edit counts, a comment's too: simple, fast (about a millisecond) and never blind to a change.
+An entry whose fingerprint differs from the code on disk now is *stale*:
 the cache recomputes it instead of serving it, ``export`` leaves it out and a bundle's stale
 entries are not imported.
 
@@ -22,9 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
 import os
-import tokenize
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -57,30 +56,14 @@ def _sources(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def code_text(source: bytes) -> bytes:
-    """``source`` without comments, trailing spaces, blank lines and ``\\r``: an edit to a comment
-    or to the layout leaves it unchanged. Text that does not tokenize is kept whole."""
-    text = source.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
-    try:
-        comments = [
-            tok.start
-            for tok in tokenize.generate_tokens(io.StringIO(text).readline)
-            if tok.type == tokenize.COMMENT
-        ]
-    except (tokenize.TokenError, SyntaxError, IndentationError):
-        comments = []
-    for row, col in comments:
-        lines[row - 1] = lines[row - 1][:col]
-    return "\n".join(line.rstrip() for line in lines if line.strip()).encode()
-
-
 def fingerprint_folder(folder: Path) -> str:
-    """SHA-256 (hex) over a package folder's ``.py`` files: relative path and :func:`code_text`."""
+    """SHA-256 (hex) over a package folder's ``.py`` files: relative path and bytes (``\r\n`` read as
+    ``\n``, so a checkout on Windows fingerprints as on Linux)."""
     digest = hashlib.sha256()
     for path in _sources(folder):
+        text = path.read_bytes().replace(b"\r\n", b"\n")
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(code_text(path.read_bytes()) + b"\0")
+        digest.update(hashlib.sha256(text).digest())
     return digest.hexdigest()
 
 
