@@ -90,6 +90,16 @@ def test_a_scaffolded_phenomenon_appears_everywhere_and_passes_its_tests(tmp_pat
         env={**os.environ, "PYTHONPATH": str(repo)},
     )
     assert linter.returncode == 0 and "BROKEN" not in linter.stdout, linter.stdout[-3000:]
+    new_files = ["engine/phenomena/mean_demo", "pages/mean_demo.py", "tests/test_mean_demo.py"]
+    for args in (["check"], ["format", "--check"]):  # make test's lint step passes on the new files
+        ruff = subprocess.run(
+            [str(Path(sys.executable).parent / "ruff"), *args, *new_files],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert ruff.returncode == 0, ruff.stdout[-3000:]
 
     swept = _py(repo, "-m", "engine", "precompute", "mean_demo", cache=tmp_path / "c")
     assert swept.returncode == 0 and "0 cached already, 6 computed, 0 failed" in swept.stderr, swept.stderr
