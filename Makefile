@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: setup run test lint bench precompute clean
+.PHONY: setup run test lint bench precompute bundles notebook clean
 
 setup: $(STAMP)
 
@@ -12,6 +12,7 @@ $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 run: setup
@@ -30,6 +31,18 @@ bench: setup
 
 precompute: setup
 	$(BIN)/python -m engine precompute all --preset quick --jobs 2
+
+# Rebuild bundles/*.zip for the code as it is now (only results of edited phenomena are recomputed).
+bundles: setup
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/rebuild_bundles.py --jobs 2
+
+# Notebooks: register this environment as a Jupyter kernel ("Phenomena Lab (.venv)") for VS Code or
+# any Jupyter, then start JupyterLab if it is installed here (it is not pinned: pip install jupyterlab).
+notebook: setup
+	$(BIN)/python -m ipykernel install --user --name phenomena-lab --display-name "Phenomena Lab (.venv)"
+	@if [ -x $(BIN)/jupyter-lab ]; then $(BIN)/jupyter-lab notebooks/; else \
+	  echo "Open notebooks/*.ipynb in VS Code or Jupyter and pick the kernel 'Phenomena Lab (.venv)'."; \
+	  echo "For JupyterLab here: $(BIN)/pip install jupyterlab, then make notebook again."; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache

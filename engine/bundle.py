@@ -14,8 +14,9 @@ and checks, before it writes anything:
 * the manifest against a strict schema (no unknown fields, no NaN/Infinity, safe member names,
   no member outside the manifest);
 * meaning: every experiment registered, every config valid for the experiment's Config class, its
-  key recomputed from (experiment, version, config) and matched; entries of another science version
-  are reported as stale and left out;
+  key recomputed from (experiment, version, config) and matched; entries of another science version,
+  or computed by other code of their phenomenon (:mod:`engine.core.fingerprint`), are reported as
+  stale and left out;
 * decoded sizes, from each member's Parquet footer and dictionaries before any column is expanded
   (:mod:`engine.core.decoding`: at most 512 MiB per frame, 1 MiB per string cell, snappy or no
   compression), and :data:`MAX_DECODED_TOTAL` over the bundle;
@@ -53,6 +54,7 @@ from engine.core import cache, decoding, safe_io
 from engine.core.decoding import DecodeRefused
 from engine.core.entries import bound_digest, clean_meta, frame_digest, frame_from_parquet, frame_to_parquet
 from engine.core.experiment import config_from_dict
+from engine.core.fingerprint import META_FIELD, experiment_fingerprint, is_current, short
 from engine.core.journal import sigint_deferred
 from engine.core.registry import get_experiment
 from engine.core.runner import canonical_values
@@ -210,7 +212,8 @@ def _export_one(archive: zipfile.ZipFile, record: dict, names, preset, grids) ->
     entry = cache.load_valid(name, record["version"], record["config"])
     if entry is None:
         log.warning(
-            "left %s %s out of the bundle: its cache entry is missing, damaged or not bound to its key",
+            "left %s %s out of the bundle: its cache entry is missing, damaged, not bound to its key "
+            "or computed by other code of its phenomenon",
             name,
             short_repr(record["config"]),
         )
@@ -260,7 +263,7 @@ def manifest(path: str | Path) -> list[dict]:
             out = []
             for number, item in enumerate(items, 1):
                 name, version, values, _ = _check_meaning(item, fmt, number)
-                if values is not None:
+                if values is not None and is_current(name, item.get("meta")):
                     out.append({"experiment": name, "version": version, "config": values})
             return out
     except (BundleError, OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, RecursionError):
@@ -311,6 +314,7 @@ def _stage(path: Path, label: str, result: ImportResult) -> list[Staged]:
     if not path.is_file():
         raise BundleError(f"{label} is not a readable bundle (no such file). Nothing was imported.")
     staged, cells, decoded, seen = [], 0, 0, set()
+    other_code: dict[str, tuple[int, Any]] = {}  # experiment -> (entries, their fingerprint)
     with zipfile.ZipFile(path) as archive:
         items, fmt = _read_manifest(archive, label)
         infos = {info.filename: info for info in archive.infolist()}
@@ -351,12 +355,21 @@ def _stage(path: Path, label: str, result: ImportResult) -> list[Staged]:
                     f"{label}: {item['file']} holds different data than its manifest says. "
                     "Nothing was imported."
                 )
+            if not is_current(name, item.get("meta")):  # checked like the others, then left out
+                theirs = item.get("meta", {}).get(META_FIELD)
+                other_code[name] = (other_code.get(name, (0, None))[0] + 1, theirs)
+                continue
             meta = {
                 **item.get("meta", {}),
                 "imported_from": Path(str(path)).name[:80],
                 "imported_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             }
             staged.append(Staged(name, version, values, frame, clean_meta(meta)))
+    result.stale += [
+        f"{name}: {count} computed by other {name.split('.')[0]} code "
+        f"(source {short(theirs)}, current {short(experiment_fingerprint(name))})"
+        for name, (count, theirs) in sorted(other_code.items())
+    ]
     return staged
 
 

@@ -18,6 +18,7 @@ from engine import bundle
 from engine.core import cache
 from engine.core.devices import DEVICE_CHOICES, resolve_device
 from engine.core.experiment import config_from_dict, parse_field_value
+from engine.core.fingerprint import is_current
 from engine.core.params import constraint_of, describe_fields
 from engine.core.runner import RunError, canonical_values, experiments, get_experiment, run
 from engine.core.validation import ConfigError, short_repr
@@ -51,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("list", help="experiments, presets and config fields")
+    p = sub.add_parser("list", help="experiments: config fields, presets, charts and claims")
+    p.add_argument("name", nargs="?", help="a phenomenon (e.g. smoothing) or one experiment; default: all")
     p.set_defaults(handler=cmd_list)
 
     p = sub.add_parser("run", help="run one config and print or save its frame")
@@ -162,12 +164,48 @@ def cmd_new(args) -> int:
 
 
 def cmd_list(args) -> int:
-    for name, exp in sorted(experiments().items()):
-        print(f"{name}  (version {exp.version}, presets: {', '.join(exp.presets)})  {exp.title}")
-        quick = exp.presets["quick"]
-        for field, _default, allowed in describe_fields(exp.config_cls):
-            print(f"    {field} = {getattr(quick, field)!r}  ({allowed})")
+    names = _expand(args.name) if args.name else sorted(experiments())
+    if args.name and "." not in args.name and args.name != "all":
+        from engine.core.registry import phenomena
+
+        for p in phenomena():
+            if p.name == args.name:
+                print(
+                    f"{p.name}: {p.title}. {p.paper}\n  {p.summary}\n  page: /{p.name} (pages/{p.name}.py)\n"
+                )
+    for name in names:
+        print("\n".join(describe_experiment(get_experiment(name))))
     return 0
+
+
+def describe_experiment(exp) -> list[str]:
+    """What ``list`` prints for one experiment: its presets (what each sets apart from the quick
+    defaults, and how many configs ``precompute`` fills), charts, claims, then every field with its
+    quick value and what is allowed."""
+    lines = [f"{exp.name}  (version {exp.version}, presets: {', '.join(exp.presets)})  {exp.title}"]
+    quick = exp.presets.get("quick")
+    fields = describe_fields(exp.config_cls)
+    for preset, config in exp.presets.items():
+        differs = [
+            f"{f}={short_repr(getattr(config, f), 40)}"
+            for f, _, _ in fields
+            if quick is not None and getattr(config, f) != getattr(quick, f)
+        ]
+        sets = ", ".join(differs) if preset != "quick" else "the field values below"
+        count = len(exp.grid(preset))
+        lines.append(
+            f"  preset {preset}: {sets or 'the same values'}; precompute fills "
+            f"{count} config{'s' if count != 1 else ''}"
+        )
+    lines.append(
+        f"  charts: {', '.join(exp.charts)}  (python -m engine figure {exp.name} --chart NAME --out fig.png)"
+    )
+    if exp.claims:
+        lines.append(f"  claims: {', '.join(c.id for c in exp.claims)}")
+    shown = quick if quick is not None else next(iter(exp.presets.values()))
+    lines.append("  fields (quick value, allowed):")
+    lines += [f"    {f} = {getattr(shown, f)!r}  ({allowed})" for f, _, allowed in fields]
+    return lines
 
 
 def _experiment(name: str):
@@ -310,8 +348,10 @@ def cmd_precompute(args) -> int:
 def cmd_status(args) -> int:
     print(f"cache: {cache.cache_dir()}")
     for name, exp in sorted(experiments().items()):
-        records = [r for r in cache.index_records(name) if cache.is_cached(name, r["version"], r["config"])]
+        indexed = cache.index_records(name)
+        records = [r for r in indexed if cache.is_cached(name, r["version"], r["config"])]
         current = [r for r in records if r["version"] == exp.version]
+        other_code = sum(r["version"] == exp.version and not is_current(name, r.get("meta")) for r in indexed)
         presets = []
         for preset in exp.presets:
             grid = exp.grid(preset)
@@ -319,6 +359,7 @@ def cmd_status(args) -> int:
             presets.append(f"{preset} {cached}/{len(grid)}")
         stale = len(records) - len(current)
         extra = f", {stale} of older versions (never served)" if stale else ""
+        extra += f", {other_code} computed by other code (recomputed when used)" if other_code else ""
         size = cache.folder_bytes(name) / 1e6
         print(f"{name:32s} {len(current):4d} results, {size:8.2f} MB, {'; '.join(presets)}{extra}")
     return 0

@@ -128,11 +128,13 @@ def test_paper_scale_says_which_settings_the_paper_result_used(fresh_cache):
     import engine
     from engine.core import cache
     from engine.core.experiment import config_to_dict
+    from engine.core.fingerprint import experiment_fingerprint
 
     exp = engine.get_experiment("linear_ae.snapshot")
     paper = config_to_dict(exp.presets["paper"])
     frame = pd.DataFrame({"variant": ["rotation"], "abs_cos": [0.5]})
-    cache.store(exp.name, exp.version, paper, cache.make_entry(frame, {"seconds": 1.0}))
+    meta = {"seconds": 1.0, "source": experiment_fingerprint(exp.name)}  # as if computed by today's code
+    cache.store(exp.name, exp.version, paper, cache.make_entry(frame, meta))
     other = 200 if paper["at_step"] != 200 else 1000
     at = AppTest.from_string(
         f"from ui import show\nshow.run('linear_ae.snapshot', {{'at_step': {other}}})\n",

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 import engine
 from engine.core import cache
 from engine.core.experiment import Claim, config_to_dict
+from engine.core.fingerprint import experiment_fingerprint
 from engine.present import claims
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +85,8 @@ def test_paper_scale_is_read_from_the_cache(fresh_cache):
     exp = engine.get_experiment(NAME)
     paper_frame = pd.DataFrame({"variant": ["rotation"] * 2, "abs_cos": [0.25, 0.5]})
     config = config_to_dict(exp.presets["paper"])
-    cache.store(NAME, exp.version, config, cache.make_entry(paper_frame, {"device": "cuda", "seconds": 9.0}))
+    meta = {"device": "cuda", "seconds": 9.0, "source": experiment_fingerprint(NAME)}  # today's code
+    cache.store(NAME, exp.version, config, cache.make_entry(paper_frame, meta))
     result = claims.evaluate(claim(lambda v: v < 0.6, preset="paper"), claims.FrameSource())
     assert result.paper == 0.5 and result.status == claims.REPRODUCED and result.quick is None
     loaded = engine.load_cached(NAME, preset="paper")
@@ -140,9 +142,8 @@ def status_claim(value: float, holds=lambda v: v > 0.5, preset="quick", kind="ph
 def store_paper_frame() -> None:
     exp = engine.get_experiment(NAME)
     frame = pd.DataFrame({"variant": ["rotation"], "abs_cos": [0.5]})
-    cache.store(
-        NAME, exp.version, config_to_dict(exp.presets["paper"]), cache.make_entry(frame, {"seconds": 1.0})
-    )
+    meta = {"seconds": 1.0, "source": experiment_fingerprint(NAME)}  # as if computed by today's code
+    cache.store(NAME, exp.version, config_to_dict(exp.presets["paper"]), cache.make_entry(frame, meta))
 
 
 def test_each_scale_is_judged_on_its_own_measurement(fresh_cache):

@@ -75,6 +75,38 @@ def test_list_shows_each_fields_allowed_values(toy, capsys):
     assert "    mode = 'ok'  (one of 'ok', 'oom', 'runtime')" in out
 
 
+def test_list_one_experiment_shows_its_presets_charts_and_fields(toy, capsys):
+    assert main(["list", NAME]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "labtest.toy  (version 3, presets: quick, paper)  toy"
+    assert "  preset quick: the field values below; precompute fills 1 config" in out
+    assert "  preset paper: n=50; precompute fills 1 config" in out  # what paper sets apart from quick
+    assert "  charts: rows  (python -m engine figure labtest.toy --chart NAME --out fig.png)" in out
+    assert "    n = 10  (an int in [1, 10000000000000])" in out
+    assert not [line for line in out if line.startswith(("linear_ae", "smoothing"))]  # only the one asked
+
+
+def test_list_a_phenomenon_shows_its_paper_and_only_its_experiments(capsys):
+    from engine.core.registry import experiments
+
+    assert main(["list", "smoothing"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("smoothing: Randomized smoothing. Cohen, Rosenfeld, Kolter")
+    listed = [line.split()[0] for line in out.splitlines() if line and not line.startswith(" ")][1:]
+    ours = sorted(n for n in experiments() if n.startswith("smoothing."))
+    assert listed == ours
+    for name in ours:  # every chart name, as `figure --chart` takes it, and each grid's size
+        exp = experiments()[name]
+        assert f"  charts: {', '.join(exp.charts)}  (python -m engine figure {name} --chart NAME" in out
+        count = len(exp.grid("quick"))
+        assert f"preset quick: the field values below; precompute fills {count} config" in out
+
+
+def test_list_of_an_unknown_name_is_one_line(capsys):
+    assert "Unknown experiment 'nope'" in _error(capsys, ["list", "nope"])
+    assert "Unknown experiment 'smoothing.nope'" in _error(capsys, ["list", "smoothing.nope"])
+
+
 def test_failures_inside_a_run_are_one_line(toy, capsys, monkeypatch):
     line = _error(capsys, ["run", NAME, "--set", "mode=oom"], code=1)
     assert "labtest.toy ran out of memory (n=10)" in line

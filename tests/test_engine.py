@@ -366,11 +366,11 @@ def test_export_can_keep_one_presets_results_only(fresh_cache, tmp_path):
 )
 def test_the_shipped_bundles_import_and_are_current(fresh_cache, file, preset, at_least):
     """bundles/paper-cpu.zip (paper-scale results computed on a CPU) and bundles/quick.zip (the quick
-    presets' slider grids); a version bump must refresh them (python -m engine precompute all
-    --preset P; python -m engine export bundles/F --preset P)."""
+    presets' slider grids); a version bump or an edit of a phenomenon's code must refresh them
+    (`make bundles`: python scripts/rebuild_bundles.py)."""
     shipped = ROOT / "bundles" / file
     result = bundle.import_report(shipped)
-    assert result.stale == [], f"{shipped} holds stale entries {result.stale}; re-export it"
+    assert result.stale == [], f"{shipped} holds stale entries {result.stale}; run `make bundles`"
     assert result.imported + result.unchanged >= at_least
     for record in cache.index_records():
         exp = engine.get_experiment(record["experiment"])

@@ -135,10 +135,16 @@ def test_slider_positions_come_from_the_quick_sweep():
     assert configs[0] == SMALL and len(configs) == len(positions) + 1  # own config is one position
 
 
+#: The five papers the example talk presents (a phenomenon added later, e.g. by `engine new`, is
+#: not in it until someone writes its slides).
+FIVE_PAPERS = {"generalization", "double_descent", "ntk", "smoothing", "linear_ae"}
+
+
 def test_example_talk_is_valid_and_covers_the_five_phenomena():
     talk = talks.load_talk(ROOT / "talks" / "example.toml")
     shown = {s.experiment.split(".")[0] for s in talk.slides if s.experiment}
-    assert shown == {p.name for p in phenomena()}
+    assert shown == FIVE_PAPERS
+    assert {p.name for p in phenomena()} >= FIVE_PAPERS
     assert all(1 <= len(s.bullets) <= 3 for s in talk.slides)
     built = {n.split(".")[0] for n in engine.experiments()}
     pending = {talk.slide(n).experiment.split(".")[0] for n in talk.pending}

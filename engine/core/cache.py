@@ -18,6 +18,11 @@ Every write is atomic and checked: a failed write raises and leaves no partial f
 result that cannot be stored (a full disk, a read-only cache) is still returned, with a one-line
 notice; a read-only cache serves its hits.
 
+No stale results: each entry's provenance carries the fingerprint of its phenomenon's code
+(:mod:`engine.core.fingerprint`); an entry computed by other code is not cached for
+:func:`is_cached`, is recomputed by :func:`load_or_compute` and is returned by :func:`load_valid`
+only when asked (``stale_ok``).
+
 Beside joblib's store, ``cache/<experiment>/index/<key>.json`` lists what is cached (for
 ``status``, ``export`` and ``clear``) because joblib's own layout is private. Imports write through
 a journal (:mod:`engine.core.journal`): all their entries or none, even when killed.
@@ -62,6 +67,7 @@ from .entries import (  # noqa: F401
     frame_digest,
     make_entry,
 )
+from .fingerprint import is_current
 from .safe_io import is_regular, read_regular, remove_odd, write_atomic, write_via
 
 ENV_VAR = "PHENOMENA_CACHE"
@@ -280,9 +286,10 @@ def _in_cache(fn, name: str, version: int, config: dict[str, Any]) -> bool:
 
 
 def is_cached(name: str, version: int, config: dict[str, Any]) -> bool:
-    """Whether an entry exists for this key (its integrity is checked only on load)."""
+    """Whether an entry exists for this key and was computed by the phenomenon's current code (its
+    integrity is checked only on load)."""
     fn = _handle(name)
-    return fn is not None and _in_cache(fn, name, version, config)
+    return fn is not None and _in_cache(fn, name, version, config) and _is_current(fn, name, version, config)
 
 
 def load_or_compute(
@@ -311,6 +318,9 @@ def load_or_compute(
                 _short(config),
             )
             how = "recomputed (corrupt entry)"
+        elif not is_current(name, entry.get("meta")):
+            log.info("cache entry of %s %s was computed by other code; recomputed it", name, _short(config))
+            entry, how = None, "recomputed (code changed)"
         else:
             how = "hit"
     if entry is None:
@@ -336,13 +346,27 @@ def _reason(err: BaseException) -> str:
     return _short(" ".join(str(text).split()), 160).strip("'\"")
 
 
-def load_valid(name: str, version: int, config: dict[str, Any]) -> dict[str, Any] | None:
-    """The cached entry if it exists, is bound to this key and matches its digest, else None.
-    Never computes."""
+def load_valid(
+    name: str, version: int, config: dict[str, Any], *, stale_ok: bool = False
+) -> dict[str, Any] | None:
+    """The cached entry if it exists, is bound to this key, matches its digest and was computed by
+    the phenomenon's current code (any code with ``stale_ok``), else None. Never computes."""
     fn = _handle(name)
     if fn is None or not _in_cache(fn, name, version, config):
         return None
-    return _load_checked(fn, name, version, config)
+    entry = _load_checked(fn, name, version, config)
+    return entry if entry is not None and (stale_ok or is_current(name, entry.get("meta"))) else None
+
+
+def _is_current(fn, name: str, version: int, config: dict[str, Any]) -> bool:
+    """Whether the entry in this slot was computed by the current code: read from its index record,
+    else (no record) from the entry itself."""
+    try:
+        record = json.loads(read_regular(_index_path(name, entry_key(name, version, config)), MAX_SMALL_FILE))
+        return is_current(name, record.get("meta"))
+    except (OSError, ValueError, AttributeError, RecursionError):
+        entry = _load_checked(fn, name, version, config)
+        return entry is None or is_current(name, entry.get("meta"))
 
 
 def _load_checked(fn, name: str, version: int, config: dict[str, Any]) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from .entries import entry_key, make_entry
 from .experiment import Progress, RunContext, config_from_dict
+from .fingerprint import META_FIELD, experiment_fingerprint
 from .registry import get_experiment
 
 
@@ -30,6 +31,7 @@ def compute_entry(
     """
     exp = get_experiment(name)
     cfg = config_from_dict(exp.config_cls, config)
+    source = experiment_fingerprint(name)  # taken before: an edit during the run is not claimed
     start = time.perf_counter()
     frame = exp.compute(cfg, RunContext(device=device, progress=progress))
     if not isinstance(frame, pd.DataFrame):
@@ -42,6 +44,7 @@ def compute_entry(
         "host": platform.node(),
         "computed_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "version": exp.version,
+        META_FIELD: source,  # which code computed it (engine.core.fingerprint)
     }
     key = None if version is None else entry_key(name, version, config)
     return make_entry(frame.reset_index(drop=True), meta, key=key)

@@ -14,6 +14,7 @@ from . import cache
 from .compute import compute_entry
 from .devices import resolve_device
 from .experiment import Experiment, Progress, config_from_dict, config_to_dict
+from .fingerprint import is_current
 from .registry import experiments, get_experiment  # noqa: F401 (experiments: re-exported)
 from .validation import ConfigError, short_repr
 
@@ -129,8 +130,9 @@ def run(
 
     ``config``: a Config instance, a dict of overrides on ``preset``'s default, or ``None``.
     The frame's ``attrs`` carry provenance: experiment, version, config, cache ("hit",
-    "computed" or "recomputed (corrupt entry)"), seconds, device, and ``cache_notice`` (one line)
-    when a computed result could not be stored (a full disk, a read-only cache).
+    "computed", "recomputed (corrupt entry)" or "recomputed (code changed)"), seconds, device,
+    source, and ``cache_notice`` (one line) when a computed result could not be stored (a full disk,
+    a read-only cache).
     Raises ConfigError for a bad config or one whose estimated memory exceeds what is available
     (only when it would be computed), and :class:`RunError` for MemoryError and RuntimeError inside
     the computation.
@@ -192,22 +194,31 @@ def _driven_by(exp: Experiment, cfg: Any) -> str:
     )
 
 
-def load_cached(name: str, config: Any = None, *, preset: str = "quick") -> pd.DataFrame | None:
-    """Like :func:`run`, but only from the cache: None when the result is absent or damaged.
+def load_cached(
+    name: str, config: Any = None, *, preset: str = "quick", stale_ok: bool = False
+) -> pd.DataFrame | None:
+    """Like :func:`run`, but only from the cache: None when the result is absent, damaged or was
+    computed by other code of its phenomenon (:mod:`engine.core.fingerprint`).
 
-    Never computes, so a scoreboard or a talk preflight cannot start a paper-scale run by accident.
+    With ``stale_ok`` such a result is returned all the same, marked: ``attrs["cache"]`` is
+    "stale (computed by other code)". Never computes, so a scoreboard or a talk preflight cannot
+    start a paper-scale run by accident.
     """
     exp = get_experiment(name)
     values = canonical_values(resolve_config(name, config, preset=preset))
-    entry = cache.load_valid(name, exp.version, values)
-    return None if entry is None else _with_provenance(entry, exp, values, "hit")
+    entry = cache.load_valid(name, exp.version, values, stale_ok=stale_ok)
+    if entry is None:
+        return None
+    how = "hit" if is_current(name, entry.get("meta")) else "stale (computed by other code)"
+    return _with_provenance(entry, exp, values, how)
 
 
 def _with_provenance(
     entry: dict[str, Any], exp: Experiment, values: dict[str, Any], how: str
 ) -> pd.DataFrame:
     """The entry's frame (a copy) with ``attrs``: experiment, version, config, cache, cache_key,
-    seconds, device, computed_at (and imported_from, imported_at for an imported entry)."""
+    seconds, device, computed_at, host, source (the code's fingerprint) (and imported_from,
+    imported_at for an imported entry)."""
     frame = entry["frame"].copy()
     meta = entry.get("meta", {})
     frame.attrs = {
@@ -216,7 +227,7 @@ def _with_provenance(
         "config": values,
         "cache": how,
         "cache_key": cache.entry_key(exp.name, exp.version, values),
-        **{k: meta.get(k) for k in ("seconds", "device", "computed_at", "host")},
+        **{k: meta.get(k) for k in ("seconds", "device", "computed_at", "host", "source")},
         **{k: meta[k] for k in ("imported_from", "imported_at") if k in meta},
     }
     return frame
