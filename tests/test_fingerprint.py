@@ -50,6 +50,11 @@ def test_every_edit_of_any_file_counts_line_endings_do_not(tmp_path):
     (tmp_path / "a" / "sub" / "__init__.py").write_text("X = 1\n")
     (tmp_path / "a" / "notes.txt").write_text("not code")  # only .py files count
     assert fingerprint.fingerprint_folder(tmp_path / "a") == base
+    (tmp_path / "a" / "charts.py").write_text("def chart(frame): ...\n")  # reads results, computes none
+    (tmp_path / "a" / "claims.py").write_text("CLAIMS = ()\n")
+    assert fingerprint.fingerprint_folder(tmp_path / "a") == base
+    (tmp_path / "a" / "sub" / "charts.py").write_text("X = 3\n")  # only the package's own readers
+    assert fingerprint.fingerprint_folder(tmp_path / "a") != base
 
 
 def test_each_phenomenon_has_its_own_fingerprint():

@@ -2,9 +2,10 @@
 
 Every cache entry records, in its header's provenance (``meta["source"]``), the fingerprint of the
 phenomenon package whose code computed it: SHA-256 over the package's ``.py`` files (science,
-experiments, configs, charts, ... every file under ``engine/phenomena/<name>/``, subpackages
-included), each as its path relative to the package and its bytes (line endings normalised). Any
-edit counts, a comment's too: simple, fast (about a millisecond) and never blind to a change.
+experiments, configs, ... every file under ``engine/phenomena/<name>/``, subpackages included,
+except the modules that only *read* results: ``charts.py`` and ``claims.py``, whose edits change no
+number), each as its path relative to the package and its bytes (line endings normalised). Any edit
+of the others counts, a comment's too: simple, fast (about a millisecond) and never blind to a change.
 An entry whose fingerprint differs from the code on disk now is *stale*:
 the cache recomputes it instead of serving it, ``export`` leaves it out and a bundle's stale
 entries are not imported.
@@ -32,6 +33,9 @@ META_FIELD = "source"  # the key of the fingerprint in an entry's provenance (me
 PHENOMENA_PACKAGE = "engine.phenomena"
 
 _MEMO: dict[str, tuple[tuple, str]] = {}  # phenomenon -> (file signature, fingerprint)
+#: Modules that turn results into charts and verdicts and compute none: a new chart or a reworded
+#: claim leaves every cached number valid (and the shipped bundles current).
+READERS_ONLY = ("charts.py", "claims.py")
 
 
 def package_folder(phenomenon: str) -> Path | None:
@@ -48,11 +52,15 @@ def package_folder(phenomenon: str) -> Path | None:
 
 
 def _sources(folder: Path) -> list[Path]:
-    """The package's ``.py`` files, sorted (``__pycache__`` and hidden folders skipped)."""
+    """The package's ``.py`` files that compute results, sorted (``__pycache__``, hidden folders and
+    the top-level :data:`READERS_ONLY` modules skipped)."""
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__pycache__")))
-        found += [Path(dirpath) / f for f in filenames if f.endswith(".py")]
+        top = Path(dirpath) == folder
+        found += [
+            Path(dirpath) / f for f in filenames if f.endswith(".py") and not (top and f in READERS_ONLY)
+        ]
     return sorted(found)
 
 
