@@ -218,6 +218,7 @@ def cosine_heatmap(frame: pd.DataFrame) -> alt.Chart:
         alt.layer(cells, note, data=data)
         .properties(width=150, height=150)
         .facet(column=alt.Column("name:N", sort=_NAMES, title=None))
+        .properties(usermeta={"keep_aspect": True})  # k x k cells stay square
     )
 
 
@@ -290,4 +291,5 @@ def decoder_images(frame: pd.DataFrame) -> alt.Chart:
         )
         .properties(width=max(60, 4 * side), height=max(60, 4 * side))
         .facet(facet=alt.Facet("latent:O", title="Decoder column"), columns=10)
+        .properties(usermeta={"keep_aspect": True})  # images: square pixels in a file or on a slide
     )

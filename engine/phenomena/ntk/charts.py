@@ -108,7 +108,7 @@ def heatmap_chart(frame: pd.DataFrame) -> alt.Chart:
                 alt.Tooltip("value:Q", format=".4f"),
             ],
         )
-        .properties(width=220, height=220)
+        .properties(width=220, height=220, usermeta={"keep_aspect": True})  # square kernels stay square
     )
 
 

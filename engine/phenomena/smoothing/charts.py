@@ -165,7 +165,11 @@ def toy_regions(frame: pd.DataFrame) -> alt.HConcatChart:
         domain,
         circles=_circles(points),
     )
-    return alt.hconcat(base, smooth).resolve_scale(color="shared", fill="shared", shape="shared")
+    return (
+        alt.hconcat(base, smooth)
+        .resolve_scale(color="shared", fill="shared", shape="shared")
+        .properties(usermeta={"keep_aspect": True})  # a file or slide scales it uniformly: balls stay round
+    )
 
 
 def _cap_rules(caps: pd.DataFrame, scale: alt.Scale) -> alt.Chart:
