@@ -238,9 +238,9 @@ def _ours(r: ClaimResult, scale: str) -> str:
     status = r.statuses[scale]
     if status == NO_SCALE:
         return "—"
-    value = format_value(r.quick if scale == "quick" else r.paper)
+    value = format_value(r.value(scale))
     setup = r.setups.get(scale, "")
-    return f"{value} ({status})" + (f" [{setup}]" if setup else "")
+    return f"{value} ({r.words_at(scale)})" + (f" [{setup}]" if setup else "")
 
 
 def _claims_table(results: list[ClaimResult], with_phenomenon: bool = False) -> Block:
@@ -253,6 +253,7 @@ def _claims_table(results: list[ClaimResult], with_phenomenon: bool = False) -> 
         "paper setup",
         "ours, quick scale",
         "ours, paper scale",
+        "ours, real data (CPU)",
         "note",
     )
     rows = []
@@ -264,6 +265,7 @@ def _claims_table(results: list[ClaimResult], with_phenomenon: bool = False) -> 
             getattr(r.claim, "paper_setup", "") or "—",
             _ours(r, "quick"),
             _ours(r, "paper"),
+            _ours(r, "real"),
             r.note,
         )
         rows.append(((r.phenomenon,) if with_phenomenon else ()) + row)
@@ -332,7 +334,7 @@ def _phenomenon_blocks(
             "ul",
             items=tuple(
                 f"{r.claim.text} ({r.claim.experiment}): quick scale "
-                f"{r.statuses['quick']}, paper scale {r.statuses['paper']}"
+                f"{r.words_at('quick')}, paper scale {r.words_at('paper')}, real data {r.words_at('real')}"
                 + (" [sanity check]" if r.kind == "sanity" else "")
                 for r in claims
             )
