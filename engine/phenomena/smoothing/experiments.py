@@ -94,7 +94,7 @@ CIFAR = {
 FASHION = {
     "dataset": "fashion_mnist",
     "model": "cnn",
-    "epochs": 2,
+    "epochs": 1,
     "train_batch": 128,
     "lr": 0.05,
     "lr_step": 1,
@@ -102,7 +102,7 @@ FASHION = {
 CERTIFY_PRESETS = {
     "quick": CertifyConfig(sigmas=(0.12, 0.25, 0.5, 1.0)),
     "paper": CertifyConfig(sigmas=(0.12, 0.25, 0.5, 1.0), n=100_000, skip=20, max_points=0, **CIFAR),
-    "real": CertifyConfig(sigmas=(0.12, 0.25, 0.5, 1.0), n=10_000, skip=200, max_points=0, **FASHION),
+    "real": CertifyConfig(sigmas=(0.12, 0.25, 0.5, 1.0), n=10_000, skip=400, max_points=0, **FASHION),
 }
 ATTACK_PRESETS = {
     "quick": AttackConfig(),
@@ -122,10 +122,10 @@ LINEAR_PRESETS = {
 GRID_PRESETS = {
     "quick": GridConfig(),
     "paper": GridConfig(n=100_000, skip=20, max_points=0, batch_size=1000, **CIFAR),
-    "real": GridConfig(n=1000, skip=200, max_points=0, **FASHION),
+    "real": GridConfig(n=1000, skip=400, max_points=0, **FASHION),
 }
 FASHION_SETUP = (
-    "Fashion-MNIST (60,000 train), small CNN (conv 8-16, 0.6 MFLOP) trained 2 epochs per sigma with "
+    "Fashion-MNIST (60,000 train), small CNN (conv 8-16, 0.6 MFLOP) trained 1 epoch per sigma with "
     "noise at that sigma"
 )
 
@@ -178,7 +178,7 @@ EXPERIMENTS = (
         setups={
             "quick": "digits 8x8, MLP 64-64 trained 30 epochs per sigma, 100 test images, n = 10,000",
             "paper": "CIFAR-10, ResNet-110 trained 90 epochs per sigma, 500 test images, n = 100,000",
-            "real": FASHION_SETUP + ", every 200th test image (50), n = 10,000",
+            "real": FASHION_SETUP + ", every 400th test image (25), n = 10,000",
         },
         estimate=estimate_certify,
     ),
@@ -235,7 +235,7 @@ EXPERIMENTS = (
             "quick": "digits 8x8, MLP 64-64, 5 trainings x 4 sigmas, 50 test images, n = 1,000",
             "paper": "CIFAR-10, ResNet-110, 5 trainings x 4 sigmas, 500 test images, n = 100,000",
             "real": FASHION_SETUP.replace("per sigma with noise at that sigma", "at 5 training sigmas")
-            + " x 4 certification sigmas, 50 test images, n = 1,000",
+            + " x 4 certification sigmas, 25 test images, n = 1,000",
         },
         estimate=estimate_grid,
     ),
