@@ -189,7 +189,7 @@ def _presets_to_show(exp: Experiment) -> list[str]:
     """Presets whose default result the report shows: quick first, then every paper-scale one."""
     claim_presets = [c.preset for c in exp.claims]
     ordered = ["quick"] + [p for p in claim_presets if scale_of(p) == "quick" and p != "quick"]
-    ordered += [p for p in exp.presets if scale_of(p) == "paper"]
+    ordered += [p for p in exp.presets if scale_of(p) in ("paper", "real")]
     return list(dict.fromkeys(p for p in ordered if p in exp.presets))
 
 
@@ -364,8 +364,8 @@ def _phenomenon_blocks(
         blocks += [
             Block(
                 "p",
-                "Not shown (paper scale is read from the cache only; fill it with "
-                "`python -m engine precompute NAME --preset paper`):",
+                "Not shown (paper scale and real data are read from the cache only; fill them with "
+                "`python -m engine precompute NAME --preset paper|real`, or import bundles/real-cpu.zip):",
             ),
             Block("ul", items=tuple(absent)),
         ]

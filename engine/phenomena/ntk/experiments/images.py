@@ -305,6 +305,12 @@ def _accuracy_points(frame: pd.DataFrame, kernel: str) -> pd.Series:
     return 100 * rows.set_index("depth")["accuracy"]
 
 
+def accuracy_points(frame: pd.DataFrame, kernel: str, depth: int) -> float:
+    """One kernel's accuracy (points, %) at one depth; NaN when the frame has no such run."""
+    points = _accuracy_points(frame, kernel)
+    return float(points[depth]) if depth in points.index else float("nan")
+
+
 def gap_over_vanilla(frame: pd.DataFrame) -> float:
     """The smallest CNTK-GAP minus CNTK-V accuracy (points) over the depths both were run at; NaN
     when the frame lacks either kernel."""
