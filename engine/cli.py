@@ -99,8 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
     p.set_defaults(handler=cmd_clear)
 
-    p = sub.add_parser("data", help="download MNIST or CIFAR-10 (needs internet)")
-    p.add_argument("dataset", choices=("mnist", "cifar10"))
+    p = sub.add_parser(
+        "data", help="list the image data sets present here; NAME: download it (needs internet)"
+    )
+    p.add_argument("dataset", nargs="?", choices=("mnist", "fashion_mnist", "cifar10"))
     p.set_defaults(handler=cmd_data)
 
     p = sub.add_parser(
@@ -404,11 +406,18 @@ def cmd_clear(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from engine.core.data import data_dir, torchvision_images
+    from engine.core import data
 
-    for train in (True, False):
-        images, _ = torchvision_images(args.dataset, train=train, download=True)
-        print(f"{args.dataset} {'train' if train else 'test'}: {len(images)} images in {data_dir()}")
+    if args.dataset is None:
+        for entry in data.availability():
+            state = "present" if entry.present else "absent "
+            print(f"{entry.name:<14} {state}  {entry.source}\n{'':<24}{entry.note}")
+        return 0
+    try:
+        print(data.download(args.dataset))
+    except data.DataUnavailable as err:
+        print(f"error: {_one_line(err)}", file=sys.stderr)
+        return 1
     return 0
 
 

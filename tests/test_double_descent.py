@@ -23,7 +23,7 @@ from engine.phenomena.double_descent import charts, paper, readouts
 from engine.phenomena.double_descent import experiments as dd
 from engine.phenomena.double_descent import science as sci
 from engine.phenomena.double_descent import science_network as net
-from engine.phenomena.double_descent.claims import CLAIMS
+from engine.phenomena.double_descent.claims import CLAIMS, NETWORK_MARGIN
 
 # --- linear model: closed form ----------------------------------------------------------------
 
@@ -667,3 +667,76 @@ def test_ff_large_lr_splits_conv_weights_from_batchnorm():
     assert {id(p) for p in groups["body"]["params"]} == conv_ids
     paper = {(c.final_lr_scale, c.conv_lr_scale) for c in dd._network_paper_grid()}
     assert paper == {(1.0, 1.0), (0.01, 1.0), (2.0, 0.5)}
+
+
+def test_a_hump_without_a_first_descent_is_no_bump():
+    """Up from the start, then down: the old measure (rise and second descent only) scored it 0.5;
+    double descent needs a first descent too."""
+    t = np.arange(6.0)
+    hump = sci.bump(t, np.array([1.0, 1.2, 1.5, 1.3, 1.0, 1.0]))
+    assert hump.height == 0.0 and not hump.has_bump and hump.rise == 0.0
+    shallow = sci.bump(t, np.array([1.1, 1.0, 1.5, 1.3, 1.0, 0.9]))  # a first descent of only 0.1
+    assert shallow.first_descent == pytest.approx(0.1) and shallow.height == pytest.approx(0.1)
+
+
+def test_noise_level_reads_the_noise_not_the_trend():
+    rng = np.random.default_rng(3)
+    t = np.arange(400.0)
+    trend = 0.3 * np.exp(-t / 30) + 0.05 * np.exp(-(((t - 200) / 40) ** 2))
+    assert sci.noise_level(trend) < 1e-4  # a smooth bump is not noise
+    noisy = trend + 0.02 * rng.standard_normal(t.size)
+    assert sci.noise_level(noisy) == pytest.approx(0.02, rel=0.15)  # 400 points: about 7% standard error
+    assert sci.noise_level(noisy, 9) == pytest.approx(0.02 / 3, rel=0.15)
+
+
+def _noisy_network_frame(curve: np.ndarray, sd: float, rng) -> pd.DataFrame:
+    raw = curve + sd * rng.standard_normal(curve.size)
+    return pd.DataFrame(
+        {
+            "epoch": np.arange(1, curve.size + 1),
+            "test_error": raw,
+            "test_error_smooth": sci.smooth(raw, 9),
+            "diverged": False,
+        }
+    )
+
+
+EPOCHS = np.arange(1, 101, dtype=float)
+NOISY_SHAPES = {  # test error over 100 epochs, on the quick network's scale
+    "overfits only": 0.2 + 0.1 * np.exp(-EPOCHS / 8) + 0.0008 * np.clip(EPOCHS - 30, 0, None),
+    "hump, no first descent": 0.2 + 0.06 * np.exp(-(((EPOCHS - 15) / 8) ** 2)),
+    "double descent": 0.2 + 0.1 * np.exp(-EPOCHS / 5) + 0.06 * np.exp(-(((EPOCHS - 40) / 12) ** 2)),
+}
+
+
+@pytest.mark.parametrize("sd", [0.02, 0.04])
+@pytest.mark.parametrize("shape", ["overfits only", "hump, no first descent"])
+def test_network_bump_claim_is_robust_to_noise_at_the_curves_level(shape, sd):
+    """200 noisy draws of a curve without double descent (i.i.d. noise of sd 0.02 or 0.04 on the
+    raw test error, smoothed over 9 epochs as the claims read it): dd.network_bump holds in at most
+    3% of them (6 of 200). The old measure (no first descent, no noise gate) held in most draws."""
+    claim = {c.id: c for c in CLAIMS[dd.NETWORK_NAME]}["dd.network_bump"]
+    rng = np.random.default_rng(7)
+    frames = [_noisy_network_frame(NOISY_SHAPES[shape], sd, rng) for _ in range(200)]
+    false_positives = sum(claim.holds(claim.measure(f)) for f in frames)
+    assert false_positives <= 6, false_positives
+    old = sum(_old_height(f["test_error_smooth"].to_numpy()) > NETWORK_MARGIN for f in frames)
+    assert old >= 15 and old >= 3 * false_positives, old  # what the noise did to the old measure
+
+
+def _old_height(curve: np.ndarray) -> float:
+    """The measure before the issue: the largest min(rise, second descent), no first descent."""
+    rise = curve - np.minimum.accumulate(curve)
+    fall = curve - np.minimum.accumulate(curve[::-1])[::-1]
+    return float(np.minimum(rise, fall).max())
+
+
+def test_network_bump_claim_still_sees_a_bump_of_3_noise_levels_in_noise():
+    """A bump of 0.05 (about 2.5x the noise sd 0.02 of the raw curve) is found in >= 90% of 200 draws."""
+    claim = {c.id: c for c in CLAIMS[dd.NETWORK_NAME]}["dd.network_bump"]
+    rng = np.random.default_rng(8)
+    hits = sum(
+        claim.holds(claim.measure(_noisy_network_frame(NOISY_SHAPES["double descent"], 0.02, rng)))
+        for _ in range(200)
+    )
+    assert hits >= 180, hits

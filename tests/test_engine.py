@@ -362,12 +362,17 @@ def test_export_can_keep_one_presets_results_only(fresh_cache, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "file, preset, at_least", [("paper-cpu.zip", "paper", 5), ("quick.zip", "quick", 100)]
+    "file, preset, at_least, sample",
+    [
+        ("paper-cpu.zip", "paper", 5, "generalization.nk"),
+        ("quick.zip", "quick", 100, "generalization.nk"),
+        ("real-cpu.zip", "real", 8, "linear_ae.dynamics"),
+    ],
 )
-def test_the_shipped_bundles_import_and_are_current(fresh_cache, file, preset, at_least):
-    """bundles/paper-cpu.zip (paper-scale results computed on a CPU) and bundles/quick.zip (the quick
-    presets' slider grids); a version bump or an edit of a phenomenon's code must refresh them
-    (`make bundles`: python scripts/rebuild_bundles.py)."""
+def test_the_shipped_bundles_import_and_are_current(fresh_cache, file, preset, at_least, sample):
+    """bundles/paper-cpu.zip (paper-scale results computed on a CPU), bundles/quick.zip (the quick
+    presets' slider grids) and bundles/real-cpu.zip (the real-data presets); a version bump or an
+    edit of a phenomenon's code must refresh them (`make bundles`: python scripts/rebuild_bundles.py)."""
     shipped = ROOT / "bundles" / file
     result = bundle.import_report(shipped)
     assert result.stale == [], f"{shipped} holds stale entries {result.stale}; run `make bundles`"
@@ -376,4 +381,4 @@ def test_the_shipped_bundles_import_and_are_current(fresh_cache, file, preset, a
         exp = engine.get_experiment(record["experiment"])
         assert record["version"] == exp.version
         assert bundle._in_grid(record, preset), f"{exp.name}: not a {preset}-preset config"
-    assert engine.load_cached("generalization.nk", preset=preset) is not None
+    assert engine.load_cached(sample, preset=preset) is not None

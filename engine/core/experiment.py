@@ -85,6 +85,14 @@ class Claim:
         "phenomenon"  # "phenomenon" (can fail if the effect is absent) or "sanity" (fails only on a bug)
     )
     paper_setup: str = ""  # what the paper's number measured: data set, model, scale ("CIFAR-10, ResNet-110")
+    # Verdicts (engine.present.claims): "reproduced"/"differs" only on the paper's own data set.
+    paper_data: str = ""  # the data set of the paper's claim ("CIFAR-10", "MNIST"); "" = its own construction
+    qualitative: bool = True  # False: the claim is the paper's number itself (no verdict on other data)
+    tolerance: float | None = None  # where paper_value is given: |ours - paper| allowed for a verdict
+    relative: bool = False  # tolerance as a fraction of |paper_value|
+    seeds: tuple[int, ...] = ()  # stochastic: judged on the preset's config at each of these seeds
+    min_fraction: float = 1.0  # ... and holds when at least this fraction of the seeds hold
+    real_preset: str | None = "real"  # the preset measured on real data at CPU scale (None: not judged there)
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,9 @@ class Experiment:
     claims: tuple[Claim, ...] = ()
     setups: Mapping[str, str] = field(default_factory=dict)  # preset -> "data set, model, scale" in words
     estimate: Callable[[Any], Cost] | None = None  # config -> Cost, checked before a run starts
+    datasets: Mapping[str, str] = field(
+        default_factory=dict
+    )  # preset -> data set, where no config field says
 
     @property
     def phenomenon(self) -> str:

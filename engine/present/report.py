@@ -268,7 +268,7 @@ def _presets_to_show(exp: Experiment) -> list[str]:
     """Presets whose default result the report shows: quick first, then every paper-scale one."""
     claim_presets = [c.preset for c in exp.claims]
     ordered = ["quick"] + [p for p in claim_presets if scale_of(p) == "quick" and p != "quick"]
-    ordered += [p for p in exp.presets if scale_of(p) == "paper"]
+    ordered += [p for p in exp.presets if scale_of(p) in ("paper", "real")]
     return list(dict.fromkeys(p for p in ordered if p in exp.presets))
 
 
@@ -325,9 +325,9 @@ def _ours(r: ClaimResult, scale: str) -> str:
     status = r.statuses[scale]
     if status == NO_SCALE:
         return "—"
-    value = format_value(r.quick if scale == "quick" else r.paper)
+    value = format_value(r.value(scale))
     setup = r.setups.get(scale, "")
-    return f"{value} ({status})" + (f" [{setup}]" if setup else "")
+    return f"{value} ({r.words_at(scale)})" + (f" [{setup}]" if setup else "")
 
 
 def _claims_table(results: list[ClaimResult], with_phenomenon: bool = False) -> Block:
@@ -340,6 +340,7 @@ def _claims_table(results: list[ClaimResult], with_phenomenon: bool = False) -> 
         "paper setup",
         "ours, quick scale",
         "ours, paper scale",
+        "ours, real data (CPU)",
         "note",
     )
     rows = []
@@ -351,6 +352,7 @@ def _claims_table(results: list[ClaimResult], with_phenomenon: bool = False) -> 
             getattr(r.claim, "paper_setup", "") or "—",
             _ours(r, "quick"),
             _ours(r, "paper"),
+            _ours(r, "real"),
             r.note,
         )
         rows.append(((r.phenomenon,) if with_phenomenon else ()) + row)
@@ -419,7 +421,7 @@ def _phenomenon_blocks(
             "ul",
             items=tuple(
                 f"{r.claim.text} ({r.claim.experiment}): quick scale "
-                f"{r.statuses['quick']}, paper scale {r.statuses['paper']}"
+                f"{r.words_at('quick')}, paper scale {r.words_at('paper')}, real data {r.words_at('real')}"
                 + (" [sanity check]" if r.kind == "sanity" else "")
                 for r in claims
             )
@@ -449,8 +451,8 @@ def _phenomenon_blocks(
         blocks += [
             Block(
                 "p",
-                "Not shown (paper scale is read from the cache only; fill it with "
-                "`python -m engine precompute NAME --preset paper`):",
+                "Not shown (paper scale and real data are read from the cache only; fill them with "
+                "`python -m engine precompute NAME --preset paper|real`, or import bundles/real-cpu.zip):",
             ),
             Block("ul", items=tuple(absent)),
         ]

@@ -1,7 +1,9 @@
 """The paper's claims as measures on result frames, with their margins (one tuple per experiment).
 
-A double-descent claim needs a rise AND a second descent: its measure is the bump's ``height``,
-min(rise, second descent), so a curve that only overfits or only descends measures 0 and fails.
+A double-descent claim needs a first descent, a rise AND a second descent: its measure is the
+bump's ``height``, min(first descent, rise, second descent), so a curve that only overfits, only
+descends or rises from its start measures 0 and fails.  A network run's height counts only above
+5 noise standard deviations of its smoothed curve (:func:`readouts.significant_height`).
 Runs that diverged, or (two-layer) spiked above their starting risk, measure NaN: they cannot
 show a bias-variance bump, and NaN never satisfies a claim.
 """
@@ -19,8 +21,11 @@ NETWORK = "double_descent.network"
 
 #: Margins.  Linear (closed form, noise-free): rise and second descent >= 2% of the early minimum
 #: (quick 18%, Fig. 2 3.8%).  Two-layer: >= 0.5 in L1 risk (quick 1.46, paper preset 1.42, Fig. 3 3.5).  Network:
-#: >= 0.02 test error, i.e. 2 points up and 2 down (quick 0.11, paper 0.032; quick-scaled 0.011).
+#: >= 0.02 test error, i.e. 2 points down, up and down (quick 0.11, paper 0.032; quick-scaled 0.011).
 LINEAR_MARGIN, TWO_LAYER_MARGIN, NETWORK_MARGIN = 0.02, 0.5, 0.02
+#: Where the paper has a bump's size, ours must be within this fraction of it for a verdict
+#: (Fig. 3: 3.5 in L1 risk, ours 1.42 at paper scale: differs; the CNN's 0.032 test error).
+TWO_LAYER_TOLERANCE, NETWORK_TOLERANCE = 0.5, 0.5
 
 
 def _linear(frame: pd.DataFrame, schedule: str) -> Bump | None:
@@ -74,10 +79,11 @@ def two_layer_scaled_rise(frame: pd.DataFrame) -> float:
 
 
 def network_height(frame: pd.DataFrame) -> float:
-    """min(rise, second descent) of the smoothed test error (NaN for a diverged run)."""
+    """min(first descent, rise, second descent) of the smoothed test error where it stands above
+    the curve's noise, else 0 (NaN for a diverged run)."""
     if frame["diverged"].astype(bool).any():
         return NAN
-    return readouts.network_bump(frame).height
+    return readouts.significant_height(readouts.network_bump(frame), readouts.network_noise(frame))
 
 
 def rf_peak_ratio(frame: pd.DataFrame) -> float:
@@ -115,6 +121,7 @@ CLAIMS: dict[str, tuple[Claim, ...]] = {
             lambda f: linear_relative_height(f, SCALED),
             lambda v: v < LINEAR_MARGIN,
             paper_value=0.0,
+            tolerance=LINEAR_MARGIN,
             unit="x early minimum",
             paper_setup=paper.FIG2_SETUP,
         ),
@@ -134,6 +141,7 @@ CLAIMS: dict[str, tuple[Claim, ...]] = {
             linear_start_gap,
             lambda v: v < 1e-9,
             paper_value=0.0,
+            tolerance=1e-9,
             unit="relative gap",
             kind="sanity",
         ),
@@ -141,12 +149,15 @@ CLAIMS: dict[str, tuple[Claim, ...]] = {
     "double_descent.two_layer": (
         Claim(
             "dd.two_layer_bump",
-            f"Same step size: the L1 test risk falls, rises and falls again, both by more than {TWO_LAYER_MARGIN} "
-            "(measure: the smaller of rise and second descent; NaN if the run spiked above its start).",
+            f"Same step size: the L1 test risk falls, rises and falls again, each by more than {TWO_LAYER_MARGIN}, "
+            f"a bump of the paper's size (within {TWO_LAYER_TOLERANCE:.0%} of Fig. 3's {_fig3_height:.2f}; measure: the "
+            "smallest of first descent, rise and second descent; NaN if the run spiked above its start).",
             "double_descent.two_layer",
             two_layer_height,
             lambda v: v > TWO_LAYER_MARGIN,
             paper_value=_fig3_height,
+            tolerance=TWO_LAYER_TOLERANCE,
+            relative=True,
             unit="L1 risk",
             paper_setup=paper.TWO_LAYER_SETUP,
         ),
@@ -157,6 +168,7 @@ CLAIMS: dict[str, tuple[Claim, ...]] = {
             two_layer_scaled_rise,
             lambda v: v < 0.1,
             paper_value=0.0,
+            tolerance=0.1,
             unit="L1 risk",
             paper_setup=paper.TWO_LAYER_SETUP,
         ),
@@ -164,26 +176,33 @@ CLAIMS: dict[str, tuple[Claim, ...]] = {
     NETWORK: (
         Claim(
             "dd.network_bump",
-            f"Base step sizes: the smoothed test error falls, rises and falls again, both by more than "
-            f"{NETWORK_MARGIN} (measure: the smaller of rise and second descent).",
+            f"Base step sizes: the smoothed test error falls, rises and falls again, each by more than "
+            f"{NETWORK_MARGIN} and by more than 5 noise standard deviations (measure: the smallest of first "
+            "descent, rise and second descent).",
             NETWORK,
             network_height,
             lambda v: v > NETWORK_MARGIN,
             paper_value=_cnn_height,
+            tolerance=NETWORK_TOLERANCE,
+            relative=True,
             unit="test error",
             paper_setup=paper.CNN_SETUP,
+            paper_data="CIFAR-10",
         ),
         Claim(
             "dd.network_scaled",
-            f"A 100x smaller final-layer step size removes the bump (smaller of rise and second descent "
-            f"below {NETWORK_MARGIN}).",
+            f"A 100x smaller final-layer step size removes the bump (smallest of first descent, rise and "
+            f"second descent below {NETWORK_MARGIN}).",
             NETWORK,
             network_height,
             lambda v: v < NETWORK_MARGIN,
             paper_value=0.0,
+            tolerance=NETWORK_MARGIN,
             unit="test error",
             preset="quick-scaled",
             paper_preset="paper-final-0.001",
+            real_preset="real-final-0.01",
+            paper_data="CIFAR-10",
             paper_setup=paper.CNN_SETUP + ", final layer lr 0.001",
         ),
     ),
@@ -195,6 +214,7 @@ CLAIMS: dict[str, tuple[Claim, ...]] = {
             rf_peak_ratio,
             lambda v: 0.9 <= v <= 1.1,
             paper_value=1.0,
+            tolerance=0.1,
             unit="width / n",
             paper_setup=paper.RF_SETUP,
         ),

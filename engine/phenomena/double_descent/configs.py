@@ -11,8 +11,13 @@ from engine.phenomena.double_descent.science import two_group_model
 
 _SEED = Interval(int, 0, 2**32 - 1)
 _CORE_FLOPS = 1e10  # float32 matmul flop/s of one laptop core (the estimates' time unit)
-DATASETS = ("digits", "mnist1d", "cifar10")
-_TRAIN_SIZE = {"digits": (1300, 64), "mnist1d": (4000, 40), "cifar10": (50_000, 3 * 32 * 32)}
+DATASETS = ("digits", "mnist1d", "cifar10", "fashion_mnist")
+_TRAIN_SIZE = {
+    "digits": (1300, 64),
+    "mnist1d": (4000, 40),
+    "cifar10": (50_000, 3 * 32 * 32),
+    "fashion_mnist": (60_000, 28 * 28),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,7 +120,7 @@ class NetworkConfig(Validated):
 
     dataset: str = param(
         "digits", Options(DATASETS)
-    )  # digits (offline, 8x8), mnist1d (offline, 40-long), cifar10
+    )  # digits (offline, 8x8), mnist1d (offline, 40-long), cifar10, fashion_mnist (28x28)
     arch: str = param(
         "mlp", Options(("mlp", "cnn"))
     )  # "mlp" (two hidden layers) or "cnn" (the paper's 5-layer CNN)

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from engine.phenomena.double_descent.science import SCALED, Bump, bump, spikes
+from engine.phenomena.double_descent.science import SCALED, Bump, bump, noise_level, spikes
 
 #: A bump or an overfitting rise smaller than this fraction of the curve's minimum is called flat
 #: in the table's "shape" column (the claims state their own margins).
@@ -97,10 +97,29 @@ def scaled_verdict(frame: pd.DataFrame) -> str:
     return f"Here the scaled run is **not** monotone: it rises by {scaled.overfit:.2f} after its minimum."
 
 
+#: The network runs' test error is smoothed over this many evaluations (as the paper smooths 9 epochs).
+SMOOTHING_WINDOW = 9
+#: A bump of a noisy curve counts only above this many standard deviations of the judged curve's
+#: noise: with i.i.d. noise of sd 0.02 or 0.04 on the raw test error, an overfit-only curve or a
+#: hump without a first descent is then called a bump in at most 3% of draws (tests/test_double_descent.py).
+NOISE_SDS = 5.0
+
+
 def network_bump(frame: pd.DataFrame) -> Bump:
     """The bump of the smoothed (9-epoch) test error of one network run."""
     ok = frame.dropna(subset=["test_error_smooth"])
     return bump(ok["epoch"].to_numpy(), ok["test_error_smooth"].to_numpy())
+
+
+def network_noise(frame: pd.DataFrame) -> float:
+    """The noise level (sd) of a run's smoothed test error, estimated from its raw test error."""
+    raw = frame.sort_values("epoch")["test_error"].to_numpy()
+    return noise_level(raw, SMOOTHING_WINDOW)
+
+
+def significant_height(b: Bump, noise: float) -> float:
+    """The bump's height where it exceeds :data:`NOISE_SDS` noise standard deviations, else 0."""
+    return b.height if b.height > NOISE_SDS * noise else 0.0
 
 
 def _shape(b: Bump) -> str:

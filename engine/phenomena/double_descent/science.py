@@ -249,12 +249,14 @@ def two_group_model(
 class Bump:
     """Shape of a risk curve over time (values in the curve's units, times in its time units).
 
-    A double-descent bump is a peak with a rise before it (above the lowest point before it) and a
-    second descent after it (down to the lowest point after it); of all peaks, the one whose smaller
-    side -- its ``height`` -- is largest.  A curve without such a peak (monotone, or one minimum
-    and then a rise: plain overfitting) has no bump: ``early_min``, ``peak`` and their times are
-    NaN and ``rise = second_descent = height = 0``.  ``overfit`` is the largest rise above the
-    lowest point so far, bump or not; ``minimum`` and ``final`` describe the whole curve.
+    A double-descent bump is a first descent (from the highest point before it down to an early
+    minimum), a rise (from the early minimum up to a peak) and a second descent (from the peak down
+    to the lowest point after it); of all peaks, the one whose smallest of the three -- its
+    ``height`` -- is largest.  A curve without such a peak (monotone, one minimum and then a rise:
+    plain overfitting, or a hump that never descended first) has no bump: ``early_min``, ``peak``
+    and their times are NaN and ``first_descent = rise = second_descent = height = 0``.
+    ``overfit`` is the largest rise above the lowest point so far, bump or not; ``minimum`` and
+    ``final`` describe the whole curve.
     """
 
     early_min: float
@@ -267,6 +269,7 @@ class Bump:
     minimum: float
     minimum_at: float
     overfit: float
+    first_descent: float = 0.0
 
     @property
     def has_bump(self) -> bool:
@@ -274,8 +277,9 @@ class Bump:
 
     @property
     def height(self) -> float:
-        """min(rise, second descent): how far the curve goes up AND down again (0 without a bump)."""
-        return min(self.rise, self.second_descent)
+        """min(first descent, rise, second descent): how far the curve goes down, up AND down again
+        (0 without a bump)."""
+        return min(self.first_descent, self.rise, self.second_descent)
 
     @property
     def relative_height(self) -> float:
@@ -299,9 +303,13 @@ def bump(t: np.ndarray, curve: np.ndarray) -> Bump:
     nan = float("nan")
     if curve.size == 0:
         return Bump(nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
-    rise = curve - np.minimum.accumulate(curve)  # above the lowest point so far
+    running_min = np.minimum.accumulate(curve)
+    rise = curve - running_min  # above the lowest point so far
     fall = curve - np.minimum.accumulate(curve[::-1])[::-1]  # above the lowest point still to come
-    score = np.minimum(rise, fall)
+    steps = np.arange(curve.size)
+    early = np.maximum.accumulate(np.where(curve == running_min, steps, 0))  # where the lowest so far is
+    first = np.maximum.accumulate(curve)[early] - curve[early]  # the descent into it
+    score = np.minimum(np.minimum(rise, fall), first)
     k = int(np.argmin(curve))
     common = dict(
         final=float(curve[-1]), minimum=float(curve[k]), minimum_at=float(t[k]), overfit=float(rise.max())
@@ -311,7 +319,7 @@ def bump(t: np.ndarray, curve: np.ndarray) -> Bump:
             early_min=nan, early_min_at=nan, peak=nan, peak_at=nan, rise=0.0, second_descent=0.0, **common
         )
     j = int(np.argmax(score))
-    i = int(np.argmin(curve[: j + 1]))
+    i = int(early[j])
     return Bump(
         early_min=float(curve[i]),
         early_min_at=float(t[i]),
@@ -319,8 +327,26 @@ def bump(t: np.ndarray, curve: np.ndarray) -> Bump:
         peak_at=float(t[j]),
         rise=float(rise[j]),
         second_descent=float(fall[j]),
+        first_descent=float(first[j]),
         **common,
     )
+
+
+def noise_level(curve: np.ndarray, window: int = 1) -> float:
+    """A robust estimate of the standard deviation of independent noise on a smooth curve (T,),
+    as judged after a centred ``window``-point moving average (:func:`smooth`): the median absolute
+    deviation of second differences / sqrt(6) for one point, divided by sqrt(window).
+
+    Trends and curvature barely move second differences, so a bump is not mistaken for noise.
+    Non-finite values are dropped; fewer than 5 points give 0."""
+    window = check_arg("noise_level", "window", window, Interval(int, 1, None))
+    curve = np.asarray(curve, dtype=np.float64)
+    curve = curve[np.isfinite(curve)]
+    if curve.size < 5:
+        return 0.0
+    second = curve[2:] - 2 * curve[1:-1] + curve[:-2]
+    mad = 1.4826 * float(np.median(np.abs(second - np.median(second))))
+    return mad / math.sqrt(6.0) / math.sqrt(window)
 
 
 def spikes(t: np.ndarray, curve: np.ndarray, factor: float = 1.0) -> np.ndarray:

@@ -268,8 +268,8 @@ def random_crop_flip(images, pad: int, generator):
 def load_classification_data(config: Any):
     """Train/test tensors (float32 inputs, int64 labels) with the noisy training labels.
 
-    Reads ``dataset, train_size, label_noise, seed``.  Images keep (n, C, H, W); CIFAR-10 is
-    standardised per channel with training statistics.  Returns (X_train, y_train_noisy,
+    Reads ``dataset, train_size, label_noise, seed``.  Images keep (n, C, H, W); CIFAR-10 and
+    Fashion-MNIST are standardised per channel with training statistics (of all training images).  Returns (X_train, y_train_noisy,
     y_train_clean, X_test, y_test).  CIFAR-10 raises :class:`engine.core.data.DataUnavailable`
     when its files are absent.
     """
@@ -283,9 +283,9 @@ def load_classification_data(config: Any):
     elif config.dataset == "mnist1d":
         split = data.mnist1d(seed=42)
         Xtr, ytr, Xte, yte = split.X_train, split.y_train, split.X_test, split.y_test
-    else:
-        Xtr, ytr = data.torchvision_images("cifar10", train=True)
-        Xte, yte = data.torchvision_images("cifar10", train=False)
+    else:  # cifar10 or fashion_mnist: the same path, only the images differ
+        Xtr, ytr = data.images(config.dataset, train=True)
+        Xte, yte = data.images(config.dataset, train=False)
         mean, std = Xtr.mean(axis=(0, 2, 3), keepdims=True), Xtr.std(axis=(0, 2, 3), keepdims=True)
         Xtr, Xte = (Xtr - mean) / std, (Xte - mean) / std
     if config.train_size:

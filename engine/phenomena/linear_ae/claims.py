@@ -46,6 +46,7 @@ def dynamics_claims(mnist: str) -> tuple[Claim, ...]:
             holds=lambda v: v > 0.1,
             unit="axis alignment",
             paper_setup=mnist,
+            paper_data="MNIST",
         ),
         Claim(
             "lae.uniform_subspace",
@@ -56,6 +57,7 @@ def dynamics_claims(mnist: str) -> tuple[Claim, ...]:
             unit="subspace distance",
             kind="sanity",
             paper_setup=mnist,
+            paper_data="MNIST",
         ),
         Claim(
             "lae.rag_fast",
@@ -66,6 +68,7 @@ def dynamics_claims(mnist: str) -> tuple[Claim, ...]:
             holds=lambda v: v <= 5000,
             unit="steps to distance < 0.2",
             paper_setup=mnist,
+            paper_data="MNIST",
         ),
         Claim(
             "lae.non_uniform_slow",
@@ -76,6 +79,7 @@ def dynamics_claims(mnist: str) -> tuple[Claim, ...]:
             holds=lambda v: v > 0.5,
             unit="distance to the ordered minimum",
             paper_setup=mnist,
+            paper_data="MNIST",
         ),
         Claim(
             "lae.mnist_uniform",
@@ -87,6 +91,9 @@ def dynamics_claims(mnist: str) -> tuple[Claim, ...]:
             unit="axis alignment",
             preset="paper",
             paper_setup=mnist,
+            paper_data="MNIST",
+            qualitative=False,
+            tolerance=0.1,
         ),
         Claim(
             "lae.mnist_rotation",
@@ -98,8 +105,16 @@ def dynamics_claims(mnist: str) -> tuple[Claim, ...]:
             unit="axis alignment",
             preset="paper",
             paper_setup=mnist,
+            paper_data="MNIST",
+            qualitative=False,
+            tolerance=0.05,
         ),
     )
+
+
+#: The saddle story depends on the draw (seed 1 never comes near a saddle): judged on three seeds,
+#: it holds when two of them show it.
+SADDLE_SEEDS = (0, 1, 2)
 
 
 def saddle_claims(setup: str) -> tuple[Claim, ...]:
@@ -108,21 +123,25 @@ def saddle_claims(setup: str) -> tuple[Claim, ...]:
         Claim(
             "lae.saddle_visit",
             "Non-uniform L2 approaches a saddle with latents swapped: axis alignment "
-            "below 0.02 while the ordered distance is still above 0.5.",
+            "below 0.02 while the ordered distance is still above 0.5 (in at least 2 of 3 seeds).",
             name,
             measure=aligned_out_of_order,
             holds=lambda v: v < 0.02,
             unit="axis alignment while out of order",
             paper_setup=setup,
+            seeds=SADDLE_SEEDS,
+            min_fraction=2 / 3,
         ),
         Claim(
             "lae.saddle_escape",
-            "It escapes eventually: the ordered distance ends below 0.1.",
+            "It reaches the ordered minimum eventually: the ordered distance ends below 0.1 (in at least 2 of 3 seeds).",
             name,
             measure=lambda f: final(f, "non_uniform", "minimum_distance"),
             holds=lambda v: v < 0.1,
             unit="distance to the ordered minimum",
             paper_setup=setup,
+            seeds=SADDLE_SEEDS,
+            min_fraction=2 / 3,
         ),
     )
 

@@ -20,7 +20,7 @@ from engine.phenomena.linear_ae.science import (
 VARIANT_LABELS = VARIANTS  # uniform, non_uniform, rotation (RAG alone), non_uniform+rotation
 #: What linear_ae.nested trains: non-uniform L2 and RAG alone (as the page) against nested dropout.
 NESTED_LABELS = ("non_uniform", "rotation", NESTED_DROPOUT)
-DATASETS = ("synthetic", "digits", "mnist")
+DATASETS = ("synthetic", "digits", "mnist", "mnist_5k")  # mnist_5k: the real 5,000-image sample (offline)
 SEED = Interval(int, 0, 2**31 - 1)
 STEP_SIZE = Interval(float, 0.0, 10.0, closed="right")
 
@@ -29,7 +29,9 @@ STEP_SIZE = Interval(float, 0.0, 10.0, closed="right")
 class DynamicsConfig(Validated):
     """Training of the four variants on one data set; the quick default is the page's view."""
 
-    dataset: str = param("synthetic", Options(DATASETS))  # synthetic (Gaussian), digits (8x8) or mnist
+    dataset: str = param(
+        "synthetic", Options(DATASETS)
+    )  # synthetic (Gaussian), digits (8x8), mnist or mnist_5k
     d: int = param(20, Interval(int, 2, 4096))  # synthetic data dimension (images use their pixel count)
     n: int = param(2000, Interval(int, 2, 1_000_000))  # synthetic sample count
     spectrum_top: float = param(
@@ -109,7 +111,9 @@ class ScalingConfig(Validated):
 class DecoderConfig(Validated):
     """Decoder columns drawn as images after training one variant on an image data set."""
 
-    dataset: str = param("digits", Options(("digits", "mnist")))  # digits (8x8, offline) or mnist (28x28)
+    dataset: str = param(
+        "digits", Options(("digits", "mnist", "mnist_5k"))
+    )  # digits (8x8, offline), mnist or mnist_5k (28x28)
     variant: str = param("non_uniform+rotation", Options(ALL_VARIANTS))  # which variant to train
     k: int = param(8, Interval(int, 1, 784))  # latent dimension
     lam: float = param(0.05, Interval(float, 0.0, 1e3))  # ladder scale (uniform uses its mean)
@@ -128,7 +132,7 @@ class DecoderConfig(Validated):
 # ----------------------------------------------------------------------------- cost models
 # Seconds on one laptop core: a BLAS flop rate and the Python overhead of one training step.
 _FLOPS, _STEP_OVERHEAD, _BYTES = 5e9, 2.5e-5, 8
-_PIXELS = {"digits": (1300, 64), "mnist": (60000, 784)}
+_PIXELS = {"digits": (1300, 64), "mnist": (60000, 784), "mnist_5k": (5000, 784)}
 
 
 def _training(steps: int, records: int, V: int, k: int, d: int) -> tuple[float, float]:

@@ -35,13 +35,17 @@ from engine.phenomena.smoothing.science import Smooth, certify_dataset, max_cert
 _CORE = 1.0 / 1.5e6  # seconds per noisy digits-MLP sample on one laptop core (measured 1.3-1.7e6 / s)
 
 
+_MODELS_FOR = {"digits": ("mlp",), "cifar10": ("resnet110", "resnet18"), "fashion_mnist": ("cnn",)}
+
+
 def require_model_for_dataset(config: Validated) -> None:
     """The cross-field rule of every config that trains a base classifier: the MLP goes with
-    digits, a ResNet with CIFAR-10."""
-    if (config.dataset == "digits") != (config.model == "mlp"):
+    digits, a ResNet with CIFAR-10, the small CNN with Fashion-MNIST."""
+    if config.model not in _MODELS_FOR[config.dataset]:
         config.fail(
             "model",
-            f"'mlp' for digits and a ResNet ('resnet110', 'resnet18') for cifar10 (dataset={config.dataset!r})",
+            "'mlp' for digits, a ResNet ('resnet110', 'resnet18') for cifar10 and 'cnn' for fashion_mnist "
+            f"(dataset={config.dataset!r})",
         )
 
 
@@ -54,8 +58,8 @@ class CertifyConfig(Validated):
 
     dataset: str = param(
         "digits", Options(DATASETS)
-    )  # "digits" (offline, 8x8) or "cifar10" (torchvision, online once)
-    model: str = param("mlp", Options(MODELS))  # "mlp", "resnet110" (the paper's) or "resnet18" (faster)
+    )  # "digits" (offline, 8x8), "cifar10" (torchvision, online once) or "fashion_mnist" (28x28)
+    model: str = param("mlp", Options(MODELS))  # "mlp", "resnet110" (the paper's), "resnet18" or "cnn"
     width: int = param(64, Interval(int, 2, 4096))  # hidden width of the mlp (ignored by the ResNets)
     sigmas: tuple[float, ...] = param(
         (0.25, 0.5, 1.0), SIGMAS
@@ -88,7 +92,7 @@ class CertifyConfig(Validated):
             batch_size=self.train_batch,
             lr=self.lr,
             lr_step=self.lr_step,
-            augment=self.dataset == "cifar10",
+            augment=self.dataset == "cifar10",  # crops and flips suit CIFAR-10's photos only
             seed=self.seed,
             noise=noise,
         )
@@ -186,14 +190,19 @@ def _points(c: Any, available: int) -> int:
 
 def _training_seconds(c: Any, trainings: int) -> float:
     """Digits MLP: about 1.2 s for 30 epochs on one core; CIFAR-10 ResNet-110: about 1 h per epoch."""
-    per_epoch = (
-        0.04 * (c.width / 64) ** 2 if c.dataset == "digits" else 3600.0 * (1 if c.model == "resnet110" else 2)
-    )
+    per_epoch = {
+        "digits": 0.04 * (c.width / 64) ** 2,
+        "fashion_mnist": 20.0,  # the small CNN over 60,000 images (measured on one core)
+        "cifar10": 3600.0 * (1 if c.model == "resnet110" else 2),
+    }[c.dataset]
     return trainings * c.epochs * per_epoch
 
 
 def _sample_seconds(c: Any) -> float:
-    """One core's time per noisy forward pass: digits MLP 0.7 us; a CIFAR ResNet-110 about 15 ms."""
+    """One core's time per noisy forward pass: digits MLP 0.7 us; the small Fashion-MNIST CNN about
+    0.2 ms; a CIFAR ResNet-110 about 15 ms."""
+    if c.dataset == "fashion_mnist":
+        return 2e-4
     return (
         _CORE * (c.width / 64) ** 2 if c.dataset == "digits" else (0.015 if c.model == "resnet110" else 0.03)
     )
@@ -201,8 +210,11 @@ def _sample_seconds(c: Any) -> float:
 
 def _memory(c: Any) -> float:
     """Torch and the data set (float64 + a float32 copy), plus one chunk of noisy inputs."""
-    data, dim = (1797 * 64, 64) if c.dataset == "digits" else (60_000 * 3072, 3072)
-    activations = 4 * dim if c.dataset == "digits" else 4 * 16 * 32 * 32 * 110  # per sample in a batch
+    dim = {"digits": 64, "fashion_mnist": 784, "cifar10": 3072}[c.dataset]
+    data = 1797 * 64 if c.dataset == "digits" else 70_000 * dim
+    activations = {"digits": 4 * dim, "fashion_mnist": 4 * 8 * dim, "cifar10": 4 * 16 * 32 * 32 * 110}[
+        c.dataset
+    ]
     return 3e8 + 12 * data + getattr(c, "batch_size", 1000) * activations
 
 
@@ -221,8 +233,8 @@ def estimate_certify(c: CertifyConfig) -> Cost:
 class AttackConfig(Validated):
     """L2 PGD against the base and the smoothed classifier of one sigma, beside the certificate."""
 
-    dataset: str = param("digits", Options(DATASETS))  # "digits" or "cifar10"
-    model: str = param("mlp", Options(MODELS))  # "mlp", "resnet110" or "resnet18"
+    dataset: str = param("digits", Options(DATASETS))  # "digits", "cifar10" or "fashion_mnist"
+    model: str = param("mlp", Options(MODELS))  # "mlp", "resnet110", "resnet18" or "cnn"
     width: int = param(64, Interval(int, 2, 4096))  # hidden width of the mlp
     sigma: float = param(0.5, SIGMA)  # smoothing and training noise level
     num_points: int = param(40, Interval(int, 1, 10_000))  # test inputs attacked (every skip-th)
@@ -340,8 +352,8 @@ def estimate_attack(c: AttackConfig) -> Cost:
 class GridConfig(Validated):
     """Every (training sigma, certification sigma) pair on one data set: which noise to train with."""
 
-    dataset: str = param("digits", Options(DATASETS))  # "digits" or "cifar10"
-    model: str = param("mlp", Options(MODELS))  # "mlp", "resnet110" or "resnet18"
+    dataset: str = param("digits", Options(DATASETS))  # "digits", "cifar10" or "fashion_mnist"
+    model: str = param("mlp", Options(MODELS))  # "mlp", "resnet110", "resnet18" or "cnn"
     width: int = param(64, Interval(int, 2, 4096))  # hidden width of the mlp
     train_sigmas: tuple[float, ...] = param(
         (0.0, 0.12, 0.25, 0.5, 1.0), Tuple(Interval(float, 0.0, 4.0), max_len=8, increasing=True)

@@ -117,9 +117,12 @@ def _paper_claim(sigma: float, radius: float) -> Claim:
         measure=lambda frame: accuracy_at(frame, sigma, radius),
         holds=lambda value: abs(value - paper) <= 0.05,
         paper_value=paper,
+        tolerance=0.05,
         unit="certified accuracy",
         preset="paper",
         paper_setup=PAPER_SETUP_CIFAR10,
+        paper_data="CIFAR-10",
+        qualitative=False,
     )
 
 
@@ -133,7 +136,9 @@ CLAIMS_CERTIFY = (
         holds=lambda v: v > 0.05,
         unit="accuracy drop",
         paper_value=0.34,
+        tolerance=0.08,
         paper_setup=PAPER_SETUP_CIFAR10,
+        paper_data="CIFAR-10",
     ),
     Claim(
         id="smoothing.clean_cost_cifar10",
@@ -142,9 +147,12 @@ CLAIMS_CERTIFY = (
         measure=clean_cost,
         holds=lambda v: abs(v - 0.34) <= 0.08,
         paper_value=0.34,
+        tolerance=0.08,
         unit="accuracy drop",
         preset="paper",
         paper_setup=PAPER_SETUP_CIFAR10,
+        paper_data="CIFAR-10",
+        qualitative=False,
     ),
     Claim(
         id="smoothing.radius_gain",
@@ -154,8 +162,10 @@ CLAIMS_CERTIFY = (
         measure=radius_gain,
         holds=lambda v: v > 0.1,
         paper_value=0.43,
+        tolerance=0.1,
         unit="certified accuracy",
         paper_setup=PAPER_SETUP_CIFAR10,
+        paper_data="CIFAR-10",
     ),
     Claim(
         id="smoothing.radius_cap",
@@ -205,6 +215,7 @@ CLAIMS_LINEAR = (
         measure=linear_gap,
         holds=lambda v: 0.0 <= v <= 0.06,
         paper_value=0.0,
+        tolerance=0.06,
         unit="mean gap / sigma",
         paper_setup=PAPER_SETUP_LINEAR,
     ),
@@ -229,5 +240,6 @@ CLAIMS_GRID = (
         holds=lambda v: v > 0.03,
         unit="ACR gain (input units)",
         paper_setup=PAPER_SETUP_TRAIN_SIGMA,
+        paper_data="CIFAR-10",
     ),
 )

@@ -19,7 +19,7 @@ from scipy import ndimage
 from torch import nn
 
 from engine.core import cache
-from engine.core.data import DataUnavailable, Split, digits, torchvision_images
+from engine.core.data import DataUnavailable, Split, digits, images, torchvision_images
 from engine.core.params import Boolean, Interval, Options, Tuple, Validated, check_arg, param
 from engine.core.validation import ConfigError
 from engine.phenomena.smoothing.lean import adam_steps, moons
@@ -33,8 +33,8 @@ CIFAR10_STD = (0.2023, 0.1994, 0.2010)
 CHECKPOINT_FOLDER = "smoothing-checkpoints"
 TRAIN_VERSION = 1  # bump when training changes: old checkpoints are then never resumed
 
-MODELS = ("mlp", "resnet110", "resnet18")
-DATASETS = ("digits", "cifar10")
+MODELS = ("mlp", "resnet110", "resnet18", "cnn")
+DATASETS = ("digits", "cifar10", "fashion_mnist")
 SEED = Interval(int, 0, 2**31 - 1)  # seeds of the configs
 N0 = Interval(int, 1, 10**6)  # samples that choose the top class
 N = Interval(int, 1, 10**7)  # samples that estimate its probability
@@ -107,8 +107,20 @@ def resnet(widths: tuple[int, ...], blocks: int, num_classes: int = 10) -> nn.Se
     return nn.Sequential(*layers)
 
 
-MODELS = ("mlp", "resnet110", "resnet18")
-DATASETS = ("digits", "cifar10")
+def small_cnn(in_channels: int, num_classes: int) -> nn.Sequential:
+    """A small CNN for 28x28 images (about 0.6 MFLOP a forward pass): [Conv3x3 -> ReLU ->
+    MaxPool2] with 8, then 16 channels, Flatten, Linear(16 * 7 * 7, num_classes).
+    (B, in_channels, 28, 28) -> (B, num_classes)."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 7 * 7, num_classes),
+    )
 
 
 def build_model(name: str, split: Split, *, width: int, seed: int) -> nn.Sequential:
@@ -119,6 +131,9 @@ def build_model(name: str, split: Split, *, width: int, seed: int) -> nn.Sequent
         X = split.X_train.reshape(len(split.X_train), -1)
         body = mlp(X.shape[1], width, split.num_classes)
         norm = NormalizeLayer(X.mean(axis=0), X.std())
+    elif name == "cnn":  # Fashion-MNIST: one channel, normalised with its training statistics
+        body = small_cnn(split.X_train.shape[1], split.num_classes)
+        norm = NormalizeLayer(split.X_train.mean(), split.X_train.std())
     else:
         body = resnet((16, 32, 64), 18) if name == "resnet110" else resnet((64, 128, 256, 512), 2)
         norm = NormalizeLayer(np.reshape(CIFAR10_MEAN, (3, 1, 1)), np.reshape(CIFAR10_STD, (3, 1, 1)))
@@ -268,12 +283,13 @@ def _train_epoch(model, Xt, yt, settings, distribution, optimizer, shuffle, nois
 
 def load_split(dataset: str, seed: int) -> Split:
     """Digits: 8x8 images flattened to 64 pixels in [0, 1] (offline). CIFAR-10: (3, 32, 32) in
-    [0, 1] via torchvision (raises :class:`engine.data.DataUnavailable` when absent offline)."""
+    [0, 1] via torchvision; Fashion-MNIST: (1, 28, 28) in [0, 1] from its IDX files (both raise
+    :class:`engine.data.DataUnavailable` when absent)."""
     dataset = check_arg("load_split", "dataset", dataset, Options(DATASETS))
     if dataset == "digits":
         return digits(seed=seed, flatten=True, standardize=False)
-    X_train, y_train = torchvision_images("cifar10", train=True)
-    X_test, y_test = torchvision_images("cifar10", train=False)
+    X_train, y_train = images(dataset, train=True)
+    X_test, y_test = images(dataset, train=False)
     return Split(X_train, y_train, X_test, y_test)
 
 
@@ -307,7 +323,7 @@ def trained_model(
         net.load_state_dict(_TRAINED[key])
         return net.to(device).eval()
     checkpoint = None
-    if dataset != "digits":  # hours of GPU time: worth resuming
+    if dataset == "cifar10":  # hours of GPU time: worth resuming
         noise = "" if settings.noise == "gaussian" else f"-{settings.noise}"
         name = f"{dataset}-{model}{noise}-sigma{settings.sigma:g}-{joblib.hash(key)[:12]}.pt"
         checkpoint = cache.lab_folder(CHECKPOINT_FOLDER) / name

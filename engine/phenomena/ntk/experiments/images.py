@@ -28,14 +28,14 @@ from engine.phenomena.ntk.science import (
 # Experiment 4: classification with FC-NTK, NNGP and CNTK (digits quick, CIFAR-10 paper)
 # ---------------------------------------------------------------------------------------------
 
-IMAGE_SIDE = {"digits": 8, "cifar10": 32}
+IMAGE_SIDE = {"digits": 8, "cifar10": 32, "fashion_mnist_14": 14}
 
 
 @dataclass(frozen=True, kw_only=True)
 class ClassifyConfig(Validated):
     dataset: str = param(
-        "digits", Options(("digits", "cifar10"))
-    )  # digits (8x8, offline) or CIFAR-10 (data/)
+        "digits", Options(tuple(IMAGE_SIDE))
+    )  # digits (8x8, offline), CIFAR-10 (data/), Fashion-MNIST average-pooled 2x2 to 14x14
     n_train: int = param(200, Interval(int, 10, 50000))  # training images (the first of the split)
     n_test: int = param(200, Interval(int, 10, 10000))  # test images
     depths: tuple[int, ...] = param(
@@ -84,7 +84,8 @@ def estimate_classify(c: ClassifyConfig) -> Cost:
 
 def load_images(config: ClassifyConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(X_train, y_train, X_test, y_test) images (n, C, H, W): digits standardised, or CIFAR-10 /255
-    then per-channel standardised with training statistics (the paper's preprocessing)."""
+    then per-channel standardised with training statistics (the paper's preprocessing); Fashion-MNIST
+    the same after 2x2 average pooling (14x14)."""
     from engine.core import data
 
     if config.dataset == "digits":
@@ -95,8 +96,13 @@ def load_images(config: ClassifyConfig) -> tuple[np.ndarray, np.ndarray, np.ndar
             split.X_test[: config.n_test],
             split.y_test[: config.n_test],
         )
-    Xtr, ytr = data.torchvision_images("cifar10", train=True, limit=config.n_train)
-    Xte, yte = data.torchvision_images("cifar10", train=False, limit=config.n_test)
+    if config.dataset == "fashion_mnist_14":  # the GAP kernel costs (H W)^2 per pair: 28x28 is 150x digits
+        Xtr, ytr = data.fashion_mnist(train=True, limit=config.n_train)
+        Xte, yte = data.fashion_mnist(train=False, limit=config.n_test)
+        Xtr, Xte = (x.reshape(len(x), 1, 14, 2, 14, 2).mean(axis=(3, 5)) for x in (Xtr, Xte))
+    else:
+        Xtr, ytr = data.torchvision_images("cifar10", train=True, limit=config.n_train)
+        Xte, yte = data.torchvision_images("cifar10", train=False, limit=config.n_test)
     mean, std = Xtr.mean(axis=(0, 2, 3))[:, None, None], Xtr.std(axis=(0, 2, 3))[:, None, None]
     return (Xtr - mean) / std, ytr, (Xte - mean) / std, yte
 
@@ -291,3 +297,29 @@ def fix_accuracy_change(frame: pd.DataFrame) -> float:
     """The largest |accuracy(fix) - accuracy(no fix)| over kernels and depths, in points (%)."""
     wide = frame.pivot_table(index=["kernel", "depth"], columns="fix", values="accuracy")
     return float(100 * (wide[True] - wide[False]).abs().max())
+
+
+def _accuracy_points(frame: pd.DataFrame, kernel: str) -> pd.Series:
+    """Accuracy in points (%) of one kernel by depth (empty when the frame lacks the kernel)."""
+    rows = frame[frame["kernel"] == kernel]
+    return 100 * rows.set_index("depth")["accuracy"]
+
+
+def accuracy_points(frame: pd.DataFrame, kernel: str, depth: int) -> float:
+    """One kernel's accuracy (points, %) at one depth; NaN when the frame has no such run."""
+    points = _accuracy_points(frame, kernel)
+    return float(points[depth]) if depth in points.index else float("nan")
+
+
+def gap_over_vanilla(frame: pd.DataFrame) -> float:
+    """The smallest CNTK-GAP minus CNTK-V accuracy (points) over the depths both were run at; NaN
+    when the frame lacks either kernel."""
+    gap, vanilla = _accuracy_points(frame, "CNTK-GAP"), _accuracy_points(frame, "CNTK-V")
+    common = gap.index.intersection(vanilla.index)
+    return float((gap[common] - vanilla[common]).min()) if len(common) else float("nan")
+
+
+def gap_depth_gain(frame: pd.DataFrame, shallow: int, deep: int) -> float:
+    """CNTK-GAP accuracy at depth ``deep`` minus at ``shallow`` (points); NaN when either is absent."""
+    gap = _accuracy_points(frame, "CNTK-GAP")
+    return float(gap[deep] - gap[shallow]) if {shallow, deep} <= set(gap.index) else float("nan")
