@@ -8,7 +8,7 @@ This script, per bundle, in a throwaway cache:
 1. imports the bundle: every entry still current is kept, not recomputed;
 2. recomputes what is missing: for ``quick.zip`` every experiment's quick grid (so a new experiment
    or a new slider position is filled too), for ``paper-cpu.zip`` the paper preset of each
-   experiment it held;
+   experiment it held, for ``real-cpu.zip`` the real-data preset of each experiment it held;
 3. exports the result over the old bundle (atomically).
 
 So only the edited phenomena are recomputed. Usage (from the repository root)::
@@ -18,7 +18,7 @@ So only the edited phenomena are recomputed. Usage (from the repository root)::
     python scripts/rebuild_bundles.py quick.zip --jobs 4 --out /tmp    # a trial, bundles/ untouched
 
 Computed on the CPU (the shipped results say so). A full rebuild takes about 5 minutes (quick) and
-25 minutes (paper-cpu) on two cores; a rebuild after one phenomenon's edit, that phenomenon's share.
+25 minutes (paper-cpu) and about 30 minutes (real-cpu) on two cores; a rebuild after one phenomenon's edit, that phenomenon's share.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from engine.core import cache, fingerprint  # noqa: E402
 from engine.core.registry import experiments  # noqa: E402
 from engine.sweep import precompute  # noqa: E402
 
-BUNDLES = {"quick.zip": "quick", "paper-cpu.zip": "paper"}  # file under bundles/ -> its preset
+BUNDLES = {"quick.zip": "quick", "paper-cpu.zip": "paper", "real-cpu.zip": "real"}  # file under bundles/ -> preset
 
 
 def manifest_entries(path: Path) -> list[dict]:
