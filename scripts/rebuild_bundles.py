@@ -40,7 +40,11 @@ from engine.core import cache, fingerprint  # noqa: E402
 from engine.core.registry import experiments  # noqa: E402
 from engine.sweep import precompute  # noqa: E402
 
-BUNDLES = {"quick.zip": "quick", "paper-cpu.zip": "paper", "real-cpu.zip": "real"}  # file under bundles/ -> preset
+BUNDLES = {
+    "quick.zip": "quick",
+    "paper-cpu.zip": "paper",
+    "real-cpu.zip": "real",
+}  # file under bundles/ -> preset
 
 
 def manifest_entries(path: Path) -> list[dict]:
@@ -62,16 +66,20 @@ def stale_phenomena(path: Path) -> list[str]:
     return sorted(stale)
 
 
-def targets(path: Path, preset: str) -> list[str]:
-    """The experiments whose ``preset`` grid the rebuilt bundle holds."""
+def targets(path: Path, preset: str, only: list[str] | None = None) -> list[str]:
+    """The experiments whose ``preset`` grid the rebuilt bundle holds (of the ``only`` phenomena)."""
     registry = experiments()
     if preset == "quick":
-        return sorted(n for n, exp in registry.items() if "quick" in exp.presets)
-    held = {item["experiment"] for item in manifest_entries(path)} if path.exists() else set()
-    return sorted(n for n in held if n in registry and preset in registry[n].presets)
+        names = sorted(n for n, exp in registry.items() if "quick" in exp.presets)
+    else:
+        held = {item["experiment"] for item in manifest_entries(path)} if path.exists() else set()
+        names = sorted(n for n in held if n in registry and preset in registry[n].presets)
+    return [n for n in names if only is None or n.split(".")[0] in only]
 
 
-def rebuild(path: Path, preset: str, jobs: int, out: Path | None = None) -> int:
+def rebuild(
+    path: Path, preset: str, jobs: int, out: Path | None = None, only: list[str] | None = None
+) -> int:
     """Rebuild the bundle ``path`` (written to ``out``, default: over it) in a throwaway cache;
     return the number of failed configs."""
     start = time.perf_counter()
@@ -80,7 +88,7 @@ def rebuild(path: Path, preset: str, jobs: int, out: Path | None = None) -> int:
         os.environ[cache.ENV_VAR] = tmp
         cache.clear_memo()
         try:
-            failed = _fill(path, preset, jobs, out or path)
+            failed = _fill(path, preset, jobs, out or path, only)
         finally:
             if before is None:
                 os.environ.pop(cache.ENV_VAR, None)
@@ -91,10 +99,11 @@ def rebuild(path: Path, preset: str, jobs: int, out: Path | None = None) -> int:
     return failed
 
 
-def _fill(path: Path, preset: str, jobs: int, out: Path) -> int:
-    """Import ``path``'s current entries into the (empty) cache, compute the rest, export."""
+def _fill(path: Path, preset: str, jobs: int, out: Path, only: list[str] | None = None) -> int:
+    """Import ``path``'s current entries into the (empty) cache, compute the rest, export (with
+    ``only``: just those phenomena's results, the others left out until a full rebuild)."""
     failed = 0
-    names = targets(path, preset)
+    names = targets(path, preset, only)
     if path.exists():
         result = bundle.import_report(path)
         print(f"{path.name}: kept {result.imported} current results", file=sys.stderr)
@@ -115,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", help=f"any of {', '.join(BUNDLES)} (default: all)")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--only", action="append", metavar="PHENOMENON", help="rebuild only these phenomena's results"
+    )
     parser.add_argument("--check", action="store_true", help="only list stale bundles; exit 1 if any")
     parser.add_argument(
         "--out", type=Path, help="write the rebuilt bundles into this folder (default: bundles/)"
@@ -132,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out
     if out is not None and not out.is_dir():
         parser.error(f"--out {str(out)[:80]!r} is not a folder")
-    failed = sum(rebuild(ROOT / "bundles" / f, BUNDLES[f], args.jobs, out and out / f) for f in files)
+    failed = sum(
+        rebuild(ROOT / "bundles" / f, BUNDLES[f], args.jobs, out and out / f, args.only) for f in files
+    )
     return 1 if failed else 0
 
 
