@@ -13,7 +13,7 @@ import streamlit as st
 from engine import bundle
 from engine.core import cache
 from engine.core.registry import BROKEN, available, phenomena
-from engine.present import claims, report
+from engine.present import claims
 
 
 def home_page() -> None:
@@ -63,22 +63,40 @@ QUICK_BUNDLE = BUNDLES / "quick.zip"  # the quick presets' slider grids: every p
 SHIPPED = (SHIPPED_BUNDLE, QUICK_BUNDLE)
 
 
-def _missing(path: Path) -> bool:
-    """Whether a shipped bundle exists and holds a result the cache does not."""
-    return path.exists() and not all(
-        cache.is_cached(r["experiment"], r["version"], r["config"]) for r in bundle.manifest(path)
-    )
+def _missing(path: Path, state: str) -> bool:
+    """Whether a shipped bundle exists and holds a result the cache does not (remembered per bundle
+    file and cache ``state``)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return _missing_for(str(path), (stat.st_mtime_ns, stat.st_size), state)
 
 
-def _offer_shipped_results() -> None:
-    """One button that imports the results shipped with the lab, until they are in."""
+@st.cache_data(show_spinner=False, max_entries=16)
+def _missing_for(path: str, stamp: tuple[int, int], state: str) -> bool:
+    """The bundle's current keys (its manifest alone: a few ms) against the cache's index."""
+    return bool(bundle.offered_keys(path) - {r.get("key") for r in cache.index_records()})
+
+
+def _report_zip() -> bytes:
+    """The reproducibility report from the cached results (imported on the click: the home page does
+    not load the report's renderers)."""
+    from engine.present import report
+
+    return report.report_zip(cached_only=True)
+
+
+def _offer_shipped_results(state: str) -> None:
+    """One button that imports the results shipped with the lab, until they are in (``state``: the
+    cache's fingerprint, :func:`_cache_state`)."""
     imported = st.session_state.pop("home_imported", None)
     if imported is not None:
         st.success(
             f"Imported {imported} results: the paper-scale results a CPU can compute (choose the *paper* "
             "scale in the sidebar) and the quick presets' slider positions (instant on every page)."
         )
-    todo = [path for path in SHIPPED if _missing(path)]
+    todo = [path for path in SHIPPED if _missing(path, state)]
     if not todo:
         return
     if st.button(
@@ -161,7 +179,8 @@ def claims_scoreboard() -> None:
         "precomputed), each judged on its own measurement, with the setup of every number beside it; "
         "the paper's number with the setup it measured. Paper-scale results are never computed here."
     )
-    _offer_shipped_results()
+    state = _cache_state()
+    _offer_shipped_results(state)
     if st.button(
         "Compute missing quick-scale results",
         key="home_fill_claims",
@@ -170,7 +189,7 @@ def claims_scoreboard() -> None:
     ):
         _fill_quick_results()
         st.rerun()
-    board = _scoreboard(_cache_state())
+    board = _scoreboard(state)
     counts = {scale: board[f"status ({scale})"].value_counts() for scale in claims.SCALES}
     st.markdown(
         "  \n".join(
@@ -221,7 +240,7 @@ def claims_scoreboard() -> None:
         )
         st.download_button(
             "Download the reproducibility report (zip: Markdown, HTML, figures)",
-            lambda: report.report_zip(cached_only=True),
+            _report_zip,
             file_name="phenomena-lab-report.zip",
             mime="application/zip",
             key="home_report",
