@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.core.registry import available, phenomena
+from ui import warm
 from ui.home import home_page
 from ui.sidebar import draw_cache_count, draw_sidebar
 
@@ -24,3 +25,4 @@ if navigation.url_path != "talk":  # talk mode: no sidebar (pages/talk.py also h
     count = draw_sidebar()
 navigation.run()
 draw_cache_count(count)  # after the page: counts what it computed
+warm.start_once()  # the first page is served: import what the other pages need, in the background

@@ -52,9 +52,16 @@ import pyarrow.parquet as pq
 
 from engine.core import cache, decoding, safe_io
 from engine.core.decoding import DecodeRefused
-from engine.core.entries import bound_digest, clean_meta, frame_digest, frame_from_parquet, frame_to_parquet
+from engine.core.entries import (
+    bound_digest,
+    clean_meta,
+    frame_digest,
+    frame_from_parquet,
+    frame_to_parquet,
+    hashes_remembered,
+)
 from engine.core.experiment import config_from_dict
-from engine.core.fingerprint import META_FIELD, experiment_fingerprint, is_current, short
+from engine.core.fingerprint import META_FIELD, experiment_fingerprint, short
 from engine.core.journal import sigint_deferred
 from engine.core.registry import get_experiment
 from engine.core.runner import canonical_values
@@ -94,6 +101,7 @@ class Staged:
     config: dict[str, Any]  # canonical values
     frame: pd.DataFrame
     meta: dict[str, Any]
+    table: pa.Table | None = field(default=None, repr=False)  # what ``frame`` was read from, written as is
 
 
 @dataclass
@@ -260,14 +268,51 @@ def manifest(path: str | Path) -> list[dict]:
     try:
         with zipfile.ZipFile(path) as archive:
             items, fmt = _read_manifest(archive)
-            out = []
+            out, current = [], _current_checker()
             for number, item in enumerate(items, 1):
                 name, version, values, _ = _check_meaning(item, fmt, number)
-                if values is not None and is_current(name, item.get("meta")):
+                if values is not None and current(name, item.get("meta")):
                     out.append({"experiment": name, "version": version, "config": values})
             return out
     except (BundleError, OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, RecursionError):
         return []
+
+
+def _current_checker():
+    """``current(experiment, meta)``: :func:`~engine.core.fingerprint.is_current`, with each
+    phenomenon's code fingerprinted once per bundle instead of once per entry."""
+    now: dict[str, str | None] = {}
+
+    def current(experiment: str, meta: dict | None) -> bool:
+        if experiment not in now:
+            now[experiment] = experiment_fingerprint(experiment)
+        return now[experiment] is None or (meta or {}).get(META_FIELD) == now[experiment]
+
+    return current
+
+
+def offered_keys(path: str | Path) -> set[str]:
+    """The cache keys of the entries an import of ``path`` would bring: registered experiment,
+    current version, computed by today's code. Read from the manifest alone, after its size and
+    schema checks (the configs, hashes and frames are the import's to check), so that a page can
+    ask cheaply whether a bundle holds anything new; a version-1 manifest, which names no keys, is
+    checked as :func:`manifest` does. Empty if the bundle is unreadable or refused."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            items, fmt = _read_manifest(archive)
+    except (BundleError, OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, RecursionError):
+        return set()
+    if fmt != FORMAT:
+        return {cache.entry_key(r["experiment"], r["version"], r["config"]) for r in manifest(path)}
+    keys, current = set(), _current_checker()
+    for item in items:
+        try:
+            exp = get_experiment(item["experiment"])
+        except ConfigError:
+            continue
+        if item["version"] == exp.version and current(exp.name, item.get("meta")):
+            keys.add(item["key"])
+    return keys
 
 
 def import_bundle(path: str | Path, verify: int = 0) -> int:
@@ -280,6 +325,11 @@ def import_bundle(path: str | Path, verify: int = 0) -> int:
 def import_report(path: str | Path, verify: int = 0, rng: random.Random | None = None) -> ImportResult:
     """Check everything (see the module docstring), optionally recompute ``verify`` random
     quick-scale entries, then commit all entries or none. Raises :class:`BundleError` (one line)."""
+    with hashes_remembered():  # each frame and key is hashed once: staged, entry made, stored
+        return _import(path, verify, rng)
+
+
+def _import(path: str | Path, verify: int, rng: random.Random | None) -> ImportResult:
     label = short_repr(Path(str(path)).name, 60)
     result = ImportResult()
     try:
@@ -315,6 +365,7 @@ def _stage(path: Path, label: str, result: ImportResult) -> list[Staged]:
         raise BundleError(f"{label} is not a readable bundle (no such file). Nothing was imported.")
     staged, cells, decoded, seen = [], 0, 0, set()
     other_code: dict[str, tuple[int, Any]] = {}  # experiment -> (entries, their fingerprint)
+    current = _current_checker()
     with zipfile.ZipFile(path) as archive:
         items, fmt = _read_manifest(archive, label)
         infos = {info.filename: info for info in archive.infolist()}
@@ -355,7 +406,7 @@ def _stage(path: Path, label: str, result: ImportResult) -> list[Staged]:
                     f"{label}: {item['file']} holds different data than its manifest says. "
                     "Nothing was imported."
                 )
-            if not is_current(name, item.get("meta")):  # checked like the others, then left out
+            if not current(name, item.get("meta")):  # checked like the others, then left out
                 theirs = item.get("meta", {}).get(META_FIELD)
                 other_code[name] = (other_code.get(name, (0, None))[0] + 1, theirs)
                 continue
@@ -364,7 +415,7 @@ def _stage(path: Path, label: str, result: ImportResult) -> list[Staged]:
                 "imported_from": Path(str(path)).name[:80],
                 "imported_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             }
-            staged.append(Staged(name, version, values, frame, clean_meta(meta)))
+            staged.append(Staged(name, version, values, frame, clean_meta(meta), table))
     result.stale += [
         f"{name}: {count} computed by other {name.split('.')[0]} code "
         f"(source {short(theirs)}, current {short(experiment_fingerprint(name))})"
@@ -576,7 +627,7 @@ def _commit(staged: list[Staged], label: str, result: ImportResult) -> None:
     try:
         journal = cache.begin_import()
         for s, entry, _ in todo:
-            journal.stage(s.experiment, s.version, s.config, entry)
+            journal.stage(s.experiment, s.version, s.config, entry, s.table)
     except Exception as err:
         if journal is not None:
             journal.close()

@@ -325,12 +325,22 @@ def test_a_stochastic_claim_reads_each_seeds_frame_from_the_cache(fresh_cache):
     for seed, top in ((0, 0.9), (1, 0.2)):
         frame = pd.DataFrame({"variant": ["rotation"], "abs_cos": [top]})
         config = config_to_dict(replace(exp.presets["quick"], seed=seed))
-        cache.store(NAME, exp.version, config, cache.make_entry(frame, {"seconds": 1.0, "source": experiment_fingerprint(NAME)}))
+        cache.store(
+            NAME,
+            exp.version,
+            config,
+            cache.make_entry(frame, {"seconds": 1.0, "source": experiment_fingerprint(NAME)}),
+        )
     partial = claims.evaluate(stochastic, claims.FrameSource())
     assert partial.statuses["quick"] == claims.NOT_COMPUTED and "2 of 3 seeds cached" in partial.note
     config = config_to_dict(replace(exp.presets["quick"], seed=2))
     frame = pd.DataFrame({"variant": ["rotation"], "abs_cos": [0.7]})
-    cache.store(NAME, exp.version, config, cache.make_entry(frame, {"seconds": 1.0, "source": experiment_fingerprint(NAME)}))
+    cache.store(
+        NAME,
+        exp.version,
+        config,
+        cache.make_entry(frame, {"seconds": 1.0, "source": experiment_fingerprint(NAME)}),
+    )
     result = claims.evaluate(stochastic, claims.FrameSource())
     assert result.statuses["quick"] == claims.REPRODUCED and result.quick == 0.9
     assert result.words["quick"] == "reproduced (2 of 3 seeds hold)"
@@ -345,7 +355,10 @@ def test_real_data_results_are_judged_on_their_own_data_set(fresh_cache):
     exp = engine.get_experiment(NAME)
     frame = pd.DataFrame({"variant": ["rotation"], "abs_cos": [0.9]})
     cache.store(
-        NAME, exp.version, config_to_dict(exp.presets["real"]), cache.make_entry(frame, {"seconds": 1.0, "source": experiment_fingerprint(NAME)})
+        NAME,
+        exp.version,
+        config_to_dict(exp.presets["real"]),
+        cache.make_entry(frame, {"seconds": 1.0, "source": experiment_fingerprint(NAME)}),
     )
     mnist = claims.evaluate(data_claim(paper_data="MNIST"), claims.FrameSource())
     assert mnist.statuses["real"] == claims.REPRODUCED and mnist.real == 0.9 and mnist.data["real"] == "MNIST"

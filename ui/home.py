@@ -13,7 +13,7 @@ import streamlit as st
 from engine import bundle
 from engine.core import cache
 from engine.core.registry import BROKEN, available, phenomena
-from engine.present import claims, report
+from engine.present import claims
 
 
 def home_page() -> None:
@@ -64,15 +64,33 @@ REAL_BUNDLE = BUNDLES / "real-cpu.zip"  # the real-data presets (Fashion-MNIST, 
 SHIPPED = (SHIPPED_BUNDLE, QUICK_BUNDLE, REAL_BUNDLE)
 
 
-def _missing(path: Path) -> bool:
-    """Whether a shipped bundle exists and holds a result the cache does not."""
-    return path.exists() and not all(
-        cache.is_cached(r["experiment"], r["version"], r["config"]) for r in bundle.manifest(path)
-    )
+def _missing(path: Path, state: str) -> bool:
+    """Whether a shipped bundle exists and holds a result the cache does not (remembered per bundle
+    file and cache ``state``)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return _missing_for(str(path), (stat.st_mtime_ns, stat.st_size), state)
 
 
-def _offer_shipped_results() -> None:
-    """One button that imports the results shipped with the lab, until they are in."""
+@st.cache_data(show_spinner=False, max_entries=16)
+def _missing_for(path: str, stamp: tuple[int, int], state: str) -> bool:
+    """The bundle's current keys (its manifest alone: a few ms) against the cache's index."""
+    return bool(bundle.offered_keys(path) - {r.get("key") for r in cache.index_records()})
+
+
+def _report_zip() -> bytes:
+    """The reproducibility report from the cached results (imported on the click: the home page does
+    not load the report's renderers)."""
+    from engine.present import report
+
+    return report.report_zip(cached_only=True)
+
+
+def _offer_shipped_results(state: str) -> None:
+    """One button that imports the results shipped with the lab, until they are in (``state``: the
+    cache's fingerprint, :func:`_cache_state`)."""
     imported = st.session_state.pop("home_imported", None)
     if imported is not None:
         st.success(
@@ -80,7 +98,7 @@ def _offer_shipped_results() -> None:
             "scale in the sidebar), the real-data results (Fashion-MNIST, the real MNIST sample) and the "
             "quick presets' slider positions (instant on every page)."
         )
-    todo = [path for path in SHIPPED if _missing(path)]
+    todo = [path for path in SHIPPED if _missing(path, state)]
     if not todo:
         return
     if st.button(
@@ -178,7 +196,8 @@ def claims_scoreboard() -> None:
         "the claim's stated tolerance of the paper's); on other data the status says what was shown "
         "on what. Paper-scale and real-data results are never computed here."
     )
-    _offer_shipped_results()
+    state = _cache_state()
+    _offer_shipped_results(state)
     if st.button(
         "Compute missing quick-scale results",
         key="home_fill_claims",
@@ -187,7 +206,7 @@ def claims_scoreboard() -> None:
     ):
         _fill_quick_results()
         st.rerun()
-    board = _scoreboard(_cache_state())
+    board = _scoreboard(state)
     counts = {scale: board[f"status ({scale})"].value_counts() for scale in claims.SCALES}
     st.markdown(
         "  \n".join(
@@ -238,7 +257,7 @@ def claims_scoreboard() -> None:
         )
         st.download_button(
             "Download the reproducibility report (zip: Markdown, HTML, figures)",
-            lambda: report.report_zip(cached_only=True),
+            _report_zip,
             file_name="phenomena-lab-report.zip",
             mime="application/zip",
             key="home_report",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.core import cache
-from engine.core.devices import available_devices
+from engine.core.devices import probe_devices
 
 from . import widgets
 
@@ -27,7 +27,7 @@ def draw_sidebar():
         widgets.selectbox(
             "Device",
             "lab_device",
-            ["auto", *available_devices()],
+            ["auto", *probe_devices()],  # torch is not imported for this
             "auto",
             help="auto picks cuda, then mps, then cpu.",
         )

@@ -297,7 +297,7 @@ def load_or_compute(
     version: int,
     config: dict[str, Any],
     *,
-    device: str = "cpu",
+    device: str | Callable[[], str] = "cpu",
     progress: Callable | None = None,
     before_compute: Callable[[], None] | None = None,
 ) -> tuple[dict[str, Any], str, str]:
@@ -305,7 +305,8 @@ def load_or_compute(
     entry)"; ``notice`` is "" or one line saying why a computed entry could not be stored (a full
     disk, a read-only cache): the entry is returned all the same.
 
-    ``before_compute()`` runs only when something will be computed (the runner's cost guard).
+    ``before_compute()`` runs only when something will be computed (the runner's cost guard), and
+    so does ``device()`` when ``device`` is a function (a hit never asks torch which devices exist).
     """
     fn = _handle(name)
     entry, how, notice = None, "computed", ""
@@ -326,6 +327,8 @@ def load_or_compute(
     if entry is None:
         if before_compute is not None:
             before_compute()
+        if callable(device):
+            device = device()
         entry = compute_entry(name, config, device=device, progress=progress, version=version)
         try:
             store(name, version, config, entry)

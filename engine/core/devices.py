@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
+import os
+import platform
+import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
@@ -22,8 +28,47 @@ def available_devices() -> list[str]:
     return found + ["cpu"]
 
 
-def resolve_device(device: str = "auto") -> str:
-    """Map ``auto|cpu|cuda|mps`` to a usable torch device string, or raise ``ValueError``."""
+def probe_devices() -> list[str]:
+    """The devices to offer, without importing torch when it is not loaded yet (the home page's
+    sidebar): torch's own answer once torch is loaded, else a guess from files on disk: cuda where
+    torch was built for CUDA or ROCm and the GPU driver is present, mps on Apple silicon; cpu last.
+
+    A wrong guess costs nothing: :func:`resolve_device` asks torch before anything runs and names
+    the devices this machine really has."""
+    if "torch" in sys.modules:
+        return available_devices()
+    found = []
+    if _torch_gpu_build() and _gpu_driver():
+        found.append("cuda")
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        found.append("mps")
+    return found + ["cpu"]
+
+
+def _torch_gpu_build() -> bool:
+    """Whether the installed torch was built for CUDA or ROCm (its ``version.py``, read as text)."""
+    try:
+        spec = importlib.util.find_spec("torch")
+        folder = Path(next(iter(spec.submodule_search_locations or ())))
+        text = (folder / "version.py").read_text()
+    except (ImportError, ValueError, StopIteration, AttributeError, OSError):
+        return False
+    return bool(re.search(r"^(cuda|hip)\b[^=]*=\s*['\"]", text, flags=re.MULTILINE))
+
+
+def _gpu_driver() -> bool:
+    """Whether an NVIDIA or AMD GPU driver is installed (Linux: /proc, /dev; Windows: the CUDA DLL)."""
+    if sys.platform.startswith("linux"):
+        return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/kfd")
+    if sys.platform == "win32":
+        return os.path.exists(
+            os.path.join(os.environ.get("SYSTEMROOT", r"C:\Windows"), "System32", "nvcuda.dll")
+        )
+    return False
+
+
+def check_device_choice(device: str) -> str:
+    """``device`` if it is one of :data:`DEVICE_CHOICES`, else ConfigError (torch is not imported)."""
     from .validation import ConfigError
 
     if device not in DEVICE_CHOICES:
@@ -31,6 +76,14 @@ def resolve_device(device: str = "auto") -> str:
             f"The 'device' parameter must be one of {', '.join(map(repr, DEVICE_CHOICES))}. "
             f"Got {device!r} instead."
         )
+    return device
+
+
+def resolve_device(device: str = "auto") -> str:
+    """Map ``auto|cpu|cuda|mps`` to a usable torch device string, or raise ``ValueError``."""
+    from .validation import ConfigError
+
+    check_device_choice(device)
     usable = available_devices()
     if device == "auto":
         return usable[0]

@@ -20,6 +20,9 @@ import hashlib
 import io
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import joblib
@@ -35,8 +38,42 @@ MAX_META_TEXT = 200
 MAX_HEADER_BYTES = 64 * 2**10  # the JSON header in an entry's schema metadata
 
 
+_KNOWN: ContextVar[dict[tuple, tuple[Any, str]] | None] = ContextVar("known_hashes", default=None)
+
+
+@contextmanager
+def hashes_remembered() -> Iterator[None]:
+    """Within the block, and in this thread only, :func:`frame_digest` hashes each frame object
+    once and :func:`entry_key` each (experiment, version, config object) once.
+
+    For a batch that checks the same frames and keys several times (an import: the bundle's digest
+    and key, the new entry's, the journal's, the store's and the index's) and modifies none of them
+    in between. Each object is held until the block ends, so no other can take its ``id``."""
+    token = _KNOWN.set({})
+    try:
+        yield
+    finally:
+        _KNOWN.reset(token)
+
+
+def _remembered(slot: tuple, obj: Any, compute) -> str:
+    known = _KNOWN.get()
+    if known is None:
+        return compute()
+    held = known.get(slot)
+    if held is not None and held[0] is obj:
+        return held[1]
+    value = compute()
+    known[slot] = (obj, value)
+    return value
+
+
 def frame_digest(frame: pd.DataFrame) -> str:
     """SHA-256 over a frame's column names, dtypes and values (index ignored)."""
+    return _remembered(("frame", id(frame)), frame, lambda: _frame_digest(frame))
+
+
+def _frame_digest(frame: pd.DataFrame) -> str:
     h = hashlib.sha256()
     h.update(json.dumps([str(c) for c in frame.columns]).encode())
     h.update(json.dumps([str(t) for t in frame.dtypes]).encode())
@@ -104,7 +141,9 @@ def clean_meta(meta: Any) -> dict[str, Any]:
 
 def entry_key(name: str, version: int, config: dict[str, Any]) -> str:
     """The stable hex key of one cache entry: experiment, science version, canonical config."""
-    return joblib.hash([name, int(version), config])
+    return _remembered(
+        ("key", name, version, id(config)), config, lambda: joblib.hash([name, int(version), config])
+    )
 
 
 def make_entry(
@@ -155,18 +194,32 @@ def entry_is_valid(entry: Any, key: str | None = None) -> bool:
         return False
 
 
-def entry_to_bytes(entry: dict[str, Any]) -> bytes:
+def entry_to_bytes(entry: dict[str, Any], table: pa.Table | None = None) -> bytes:
     """One Parquet file: the frame, with key, digest and meta as JSON in the schema metadata.
+
+    ``table``: the Arrow table the entry's frame was read from (an imported bundle member, its frame
+    ``table.to_pandas()``): written as it is, which skips converting the frame back to Arrow (a
+    third of an import's time), unless its pandas metadata keeps an index (then the frame is
+    written, index dropped, as always). Either way the file reads back as the entry's frame.
 
     Raises :class:`~engine.core.decoding.DecodeRefused` for a frame the cache could not read back
     (over a decoded-size limit), so nothing is stored that every later read would refuse.
     """
-    table = pa.Table.from_pandas(entry["frame"], preserve_index=False)
+    if table is None or not _without_index(table):
+        table = pa.Table.from_pandas(entry["frame"], preserve_index=False)
     check_storable(table)
     header = json.dumps(
         {"key": entry.get("key"), "digest": entry["digest"], "meta": entry.get("meta", {})}, allow_nan=False
     )
     return _table_to_parquet(table, {META_KEY: header.encode()})
+
+
+def _without_index(table: pa.Table) -> bool:
+    """Whether ``table.to_pandas()`` has a plain default index (no index column, no stored range)."""
+    try:
+        return not (table.schema.pandas_metadata or {}).get("index_columns")
+    except (ValueError, TypeError):  # unreadable pandas metadata: take the frame's own path
+        return False
 
 
 def entry_from_bytes(data: bytes) -> dict[str, Any]:

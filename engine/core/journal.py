@@ -73,12 +73,15 @@ class Journal:
         """Where the staged entry of ``key`` lies (until it is moved into place)."""
         return self.folder / "entries" / f"{key}.parquet"
 
-    def stage(self, name: str, version: int, config: dict[str, Any], entry: dict[str, Any]) -> None:
-        """Write one entry (bound to its key) into the staging folder; raises on any failed write."""
+    def stage(
+        self, name: str, version: int, config: dict[str, Any], entry: dict[str, Any], table=None
+    ) -> None:
+        """Write one entry (bound to its key) into the staging folder; raises on any failed write.
+        ``table``: the Arrow table the entry's frame was read from (see ``entry_to_bytes``)."""
         key = entry_key(name, version, config)
         if entry.get("key") != key:
             raise ValueError(f"refusing to stage an entry not bound to its key ({name})")
-        write_atomic(self.entry_path(key), entry_to_bytes(entry))
+        write_atomic(self.entry_path(key), entry_to_bytes(entry, table))
         self.items.append({"experiment": name, "version": int(version), "config": config, "key": key})
 
     def commit(self) -> None:

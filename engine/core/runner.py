@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import typing
@@ -12,7 +13,7 @@ import pandas as pd
 
 from . import cache
 from .compute import compute_entry
-from .devices import resolve_device
+from .devices import check_device_choice, resolve_device
 from .experiment import Experiment, Progress, config_from_dict, config_to_dict
 from .fingerprint import is_current
 from .registry import experiments, get_experiment  # noqa: F401 (experiments: re-exported)
@@ -55,12 +56,19 @@ def canonical_values(config: Any) -> dict[str, Any]:
     """
     values = config_to_dict(config)
     try:
-        hints = typing.get_type_hints(type(config))
+        hints = _type_hints(type(config))
     except Exception:  # unresolvable annotations: keep the values as they are
         return values
     for name, value in values.items():
         values[name] = _coerce(hints.get(name), value)
     return values
+
+
+@functools.lru_cache(maxsize=256)
+def _type_hints(config_cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints`` of a config class, resolved once per class (an import checks
+    hundreds of configs of a handful of classes)."""
+    return typing.get_type_hints(config_cls)
 
 
 def _coerce(kind: Any, value: Any) -> Any:
@@ -140,7 +148,7 @@ def run(
     exp = get_experiment(name)
     cfg = resolve_config(name, config, preset=preset)
     values = canonical_values(cfg)
-    dev = resolve_device(device)
+    check_device_choice(device)  # which devices exist is asked only when something is computed
     notice = ""
     try:
         if use_cache:
@@ -148,13 +156,14 @@ def run(
                 name,
                 exp.version,
                 values,
-                device=dev,
+                device=lambda: resolve_device(device),
                 progress=progress,
                 before_compute=lambda: check_cost(exp, cfg),
             )
         else:
             check_cost(exp, cfg)
-            entry, how = compute_entry(name, values, device=dev, progress=progress), "computed"
+            entry = compute_entry(name, values, device=resolve_device(device), progress=progress)
+            how = "computed"
     except MemoryError as err:
         raise RunError(
             f"{name} ran out of memory{_driven_by(exp, cfg)}; try smaller values. "

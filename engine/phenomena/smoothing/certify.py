@@ -6,31 +6,20 @@ classifiers). Configs, compute functions and cost estimates; registered in :mod:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from engine.core.experiment import Cost, RunContext
 from engine.core.params import Boolean, Interval, Options, Tuple, Validated, param
-from engine.phenomena.smoothing.models import (
-    ALPHA,
-    DATASETS,
-    MODELS,
-    N0,
-    SEED,
-    SIGMA,
-    SIGMAS,
-    N,
-    NoiseTraining,
-    base_attack_succeeds,
-    empirical_radius,
-    load_split,
-    smooth_attack_succeeds,
-    trained_model,
-)
-from engine.phenomena.smoothing.science import Smooth, certify_dataset, max_certifiable_radius
+from engine.phenomena.smoothing.settings import ALPHA, DATASETS, MODELS, N0, SEED, SIGMA, SIGMAS, N
+
+if TYPE_CHECKING:
+    from engine.phenomena.smoothing.models import NoiseTraining
+
+# The models and the certificate (torch, scipy) are imported where they run, so that the registry
+# (configs, presets, claims) loads without them: the home page and the scoreboard stay light.
 
 _CORE = 1.0 / 1.5e6  # seconds per noisy digits-MLP sample on one laptop core (measured 1.3-1.7e6 / s)
 
@@ -86,6 +75,8 @@ class CertifyConfig(Validated):
 
     def training(self, sigma: float, noise: str = "gaussian") -> NoiseTraining:
         """The training recipe of the base classifier smoothed at ``sigma`` with ``noise``."""
+        from engine.phenomena.smoothing.models import NoiseTraining
+
         return NoiseTraining(
             sigma=sigma if self.train_noise else 0.0,
             epochs=self.epochs,
@@ -104,6 +95,8 @@ class CertifyConfig(Validated):
 
 
 def _clean_correct(model, X: np.ndarray, y: np.ndarray, device: str) -> np.ndarray:
+    import torch
+
     with torch.inference_mode():
         scores = model(torch.as_tensor(X, dtype=torch.float32, device=device))
     return scores.argmax(1).cpu().numpy() == y
@@ -121,6 +114,9 @@ def certify_rows(
     """Certify ``config``'s test inputs at ``sigma`` with a base trained at ``train_sigma`` (when
     ``config.train_noise``), both with ``noise`` (std sigma): index, label, prediction, radius (in
     the noise's norm: L2 for Gaussian, L1 for Laplace and uniform), correct, seconds, base_correct."""
+    from engine.phenomena.smoothing.models import trained_model
+    from engine.phenomena.smoothing.science import Smooth, certify_dataset
+
     start, width = share
     named = "" if noise == "gaussian" else f"{noise} "
 
@@ -165,6 +161,9 @@ def certify_rows(
 def compute_certify(config: CertifyConfig, ctx: RunContext) -> pd.DataFrame:
     """One row per (sigma, certified test input): index, label, prediction, radius, correct,
     seconds, base_correct (the base classifier on the clean input), cap (largest certifiable radius)."""
+    from engine.phenomena.smoothing.models import load_split
+    from engine.phenomena.smoothing.science import max_certifiable_radius
+
     split = load_split(config.dataset, config.seed)
     share = 1.0 / len(config.sigmas)
     frames = [
@@ -282,6 +281,17 @@ def compute_attack(config: AttackConfig, ctx: RunContext) -> pd.DataFrame:
     """One row per attacked test input: certified radius (and prediction), and the smallest L2 PGD
     radius that changes the base prediction (base_radius) and the smoothed one (smooth_radius);
     *_found is False where the attack failed up to eps_max. Misclassified inputs get radius 0."""
+    import torch
+
+    from engine.phenomena.smoothing.models import (
+        base_attack_succeeds,
+        empirical_radius,
+        load_split,
+        smooth_attack_succeeds,
+        trained_model,
+    )
+    from engine.phenomena.smoothing.science import Smooth, max_certifiable_radius
+
     cert = config.certify_config()
     split = load_split(config.dataset, config.seed)
     indices = cert.test_indices(len(split.X_test))
@@ -400,6 +410,9 @@ def compute_grid(config: GridConfig, ctx: RunContext) -> pd.DataFrame:
     """One row per (train_sigma, certify_sigma, test input): index, label, prediction, radius,
     correct, base_correct, cap. The base of row train_sigma is trained with that noise (clean when
     ``train_noise`` is False) and smoothed at certify_sigma."""
+    from engine.phenomena.smoothing.models import load_split
+    from engine.phenomena.smoothing.science import max_certifiable_radius
+
     cert = config.certify_config()
     split = load_split(config.dataset, config.seed)
     pairs = [(t, s) for t in config.train_sigmas for s in config.certify_sigmas]

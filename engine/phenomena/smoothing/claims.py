@@ -16,7 +16,7 @@ from engine.phenomena.smoothing.paper import (
     PAPER_SETUP_LINEAR,
     PAPER_SETUP_TRAIN_SIGMA,
 )
-from engine.phenomena.smoothing.science import average_certified_radius, certified_accuracy
+from engine.phenomena.smoothing.readouts import average_certified_radius, certified_accuracy
 
 # --------------------------------------------------------------------------- measures
 

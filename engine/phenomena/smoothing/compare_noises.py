@@ -17,9 +17,7 @@ import pandas as pd
 from engine.core.experiment import Cost, RunContext
 from engine.core.params import Options, Tuple, param
 from engine.phenomena.smoothing.certify import CertifyConfig, certify_rows, estimate_certify
-from engine.phenomena.smoothing.models import load_split
-from engine.phenomena.smoothing.noises import NOISES, make_noise
-from engine.phenomena.smoothing.science import max_certifiable_radius
+from engine.phenomena.smoothing.settings import NOISES
 
 #: The columns every noise's rows share (those of smoothing.certify's frame that this one keeps).
 COLUMNS = ["noise", "sigma", "index", "label", "prediction", "radius", "correct", "base_correct"]
@@ -46,6 +44,10 @@ def compute_noise(config: NoiseConfig, ctx: RunContext) -> pd.DataFrame:
     """One row per (noise, sigma, certified test input): index, label, prediction, radius (the
     certified L1 radius, input units), correct, base_correct, norm (the norm of the noise's own
     certificate), scale (sigma, b or lam) and cap (the largest L1 radius n samples can certify)."""
+    from engine.phenomena.smoothing.models import load_split
+    from engine.phenomena.smoothing.noises import make_noise
+    from engine.phenomena.smoothing.science import max_certifiable_radius
+
     shares = 1.0 / len(config.noises)
     cert = config.certify_config()
     frames = []

@@ -31,7 +31,6 @@ from engine.phenomena.smoothing.certify import (
 )
 from engine.phenomena.smoothing.compare_noises import NoiseConfig, compute_noise, estimate_noise
 from engine.phenomena.smoothing.paper import PAPER_CIFAR10
-from engine.phenomena.smoothing.science import certified_accuracy
 from engine.phenomena.smoothing.toy import (
     LinearConfig,
     ToyConfig,
@@ -68,6 +67,8 @@ def _chart(name: str):
 def paper_vs_ours(frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """The paper's CIFAR-10 table beside ours: one row per (sigma, radius) of the paper's table,
     with ``ours`` NaN where our frame (None: not computed) has no such sigma."""
+    from engine.phenomena.smoothing.readouts import certified_accuracy
+
     rows = []
     for sigma, table in PAPER_CIFAR10.items():
         ours = frame[np.isclose(frame["sigma"], sigma)] if frame is not None else ()

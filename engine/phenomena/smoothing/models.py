@@ -20,11 +20,22 @@ from torch import nn
 
 from engine.core import cache
 from engine.core.data import DataUnavailable, Split, digits, images, torchvision_images
-from engine.core.params import Boolean, Interval, Options, Tuple, Validated, check_arg, param
+from engine.core.params import Boolean, Interval, Options, Validated, check_arg, param
 from engine.core.validation import ConfigError
 from engine.phenomena.smoothing.lean import adam_steps, moons
-from engine.phenomena.smoothing.noises import NOISES, make_noise
+from engine.phenomena.smoothing.noises import make_noise
 from engine.phenomena.smoothing.science import NormalizeLayer
+from engine.phenomena.smoothing.settings import (  # noqa: F401 (re-exported: configs and tests read them here)
+    ALPHA,
+    DATASETS,
+    MODELS,
+    N0,
+    NOISES,
+    SEED,
+    SIGMA,
+    SIGMAS,
+    N,
+)
 
 #: The CIFAR-10 channel statistics the normalisation layer uses (train set, [0, 1] pixels).
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -32,15 +43,6 @@ CIFAR10_STD = (0.2023, 0.1994, 0.2010)
 
 CHECKPOINT_FOLDER = "smoothing-checkpoints"
 TRAIN_VERSION = 1  # bump when training changes: old checkpoints are then never resumed
-
-MODELS = ("mlp", "resnet110", "resnet18", "cnn")
-DATASETS = ("digits", "cifar10", "fashion_mnist")
-SEED = Interval(int, 0, 2**31 - 1)  # seeds of the configs
-N0 = Interval(int, 1, 10**6)  # samples that choose the top class
-N = Interval(int, 1, 10**7)  # samples that estimate its probability
-ALPHA = Interval(float, 0.0, 1.0, closed="neither")  # failure probability of each certificate
-SIGMA = Interval(float, 0.01, 4.0)  # smoothing noise level, input units
-SIGMAS = Tuple(SIGMA, max_len=8, increasing=True)  # several noise levels
 
 # --------------------------------------------------------------------------- models
 

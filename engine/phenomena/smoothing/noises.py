@@ -38,8 +38,8 @@ from scipy import stats
 
 from engine.core.params import Interval, Options, check_arg
 from engine.core.validation import ConfigError
+from engine.phenomena.smoothing.settings import NOISES
 
-NOISES = ("gaussian", "laplace", "uniform")
 _SIGMA = Interval(float, 0.0, None, closed="right")
 
 

@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from scipy import optimize, special, stats
 from torch import nn
@@ -35,6 +34,11 @@ from torch import nn
 from engine.core.params import Interval, check_arg
 from engine.core.validation import ConfigError
 from engine.phenomena.smoothing.noises import Noise, make_noise
+from engine.phenomena.smoothing.readouts import (  # noqa: F401 (re-exported: part of the science API)
+    accuracy_curves,
+    average_certified_radius,
+    certified_accuracy,
+)
 
 #: The label :meth:`Smooth.certify` and :meth:`Smooth.predict` return when they abstain.
 ABSTAIN = -1
@@ -82,52 +86,6 @@ def top_class_wins(top: int, second: int, alpha: float) -> bool:
     if top + second == 0:
         return False
     return bool(stats.binomtest(int(top), int(top + second), 0.5).pvalue <= alpha)
-
-
-def certified_accuracy(rows: Iterable[dict] | pd.DataFrame, radii: Iterable[float]) -> np.ndarray:
-    """Fraction of inputs classified correctly with certified radius >= r, for each r in ``radii``.
-
-    ``rows`` are :func:`certify_dataset` rows (or a frame with ``correct`` and ``radius``
-    columns); an abstention (prediction -1, radius 0) counts as wrong. Shape (len(radii),).
-    """
-    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
-    if frame.empty:
-        raise ConfigError("The 'rows' parameter of certified_accuracy must hold at least one row. Got none.")
-    correct = frame["correct"].to_numpy(dtype=bool)
-    radius = frame["radius"].to_numpy(dtype=np.float64)
-    r = np.asarray(list(radii), dtype=np.float64)
-    return (correct[None, :] & (radius[None, :] >= r[:, None])).mean(axis=1)
-
-
-def average_certified_radius(rows: pd.DataFrame) -> float:
-    """Mean certified radius with wrong or abstained inputs counted as 0 (the area under the curve)."""
-    return float(
-        np.where(rows["correct"].to_numpy(dtype=bool), rows["radius"].to_numpy(np.float64), 0.0).mean()
-    )
-
-
-def accuracy_curves(frame: pd.DataFrame, radii: Iterable[float] | None = None) -> pd.DataFrame:
-    """Certified accuracy against radius per sigma: columns sigma, radius, certified_accuracy, cap.
-
-    ``frame`` holds certify rows with columns sigma, correct, radius, cap. Default radii: 0 to 1.1
-    times the largest cap in 60 steps, plus the quarter steps 0, 0.25, ..., 1.5 (the paper's table)."""
-    if radii is None:
-        top = float(frame["cap"].max()) * 1.1
-        radii = np.union1d(np.linspace(0.0, top, 61), np.arange(0.0, 1.51, 0.25))
-    radii = np.asarray(list(radii), dtype=np.float64)
-    parts = []
-    for sigma, rows in frame.groupby("sigma", sort=True):
-        parts.append(
-            pd.DataFrame(
-                {
-                    "sigma": float(sigma),
-                    "radius": radii,
-                    "certified_accuracy": certified_accuracy(rows, radii),
-                    "cap": float(rows["cap"].iloc[0]),
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)
 
 
 # --------------------------------------------------------------------------- the smoothed classifier

@@ -10,30 +10,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from engine.core.experiment import Cost, RunContext
 from engine.core.params import Interval, Options, Tuple, Validated, param
-from engine.phenomena.smoothing.models import (
-    ALPHA,
-    N0,
-    SEED,
-    SIGMA,
-    N,
-    base_classes,
-    moons,
-    smoothed_at,
-    smoothed_probabilities,
-    toy_base_classifier,
-)
-from engine.phenomena.smoothing.science import (
-    Halfspace,
-    Quadrant,
-    Smooth,
-    certify_dataset,
-    max_certifiable_radius,
-    radius_from_probability,
-)
+from engine.phenomena.smoothing.settings import ALPHA, N0, SEED, SIGMA, N
+
+# The models, the certificate and scipy are imported where they run (see certify.py).
 
 _CORE = 1.0 / 1.5e6  # seconds per noisy 2-D MLP sample on one laptop core
 
@@ -61,6 +43,8 @@ class ToyConfig(Validated):
 
 def _toy_cells(config: ToyConfig, base, fine) -> pd.DataFrame:
     """Picture cells of side ``cell``: centre, base class, smoothed class, smoothed top probability."""
+    from engine.phenomena.smoothing.models import base_classes, smoothed_at
+
     step = (TOY_BOX[1] - TOY_BOX[0]) / config.grid
     c1 = TOY_BOX[0] + step * (np.arange(config.grid) + 0.5)
     c2 = np.arange(TOY_BOX[2] + step / 2, TOY_BOX[3], step)
@@ -89,6 +73,9 @@ def _toy_cells(config: ToyConfig, base, fine) -> pd.DataFrame:
 
 def _toy_points(config: ToyConfig, base, fine) -> pd.DataFrame:
     """Fresh test points, certified: prediction, radius, and the exact radius sigma Phi^-1(pA)."""
+    from engine.phenomena.smoothing.models import base_classes, moons, smoothed_at
+    from engine.phenomena.smoothing.science import Smooth, certify_dataset, radius_from_probability
+
     X, y = moons(config.num_points, config.data_noise, config.seed + 10_000)
     smooth = Smooth(base, 2, config.sigma, input_shape=(2,), seed=config.seed)
     frame = pd.DataFrame(
@@ -110,6 +97,9 @@ def _toy_points(config: ToyConfig, base, fine) -> pd.DataFrame:
 def compute_toy(config: ToyConfig, ctx: RunContext) -> pd.DataFrame:
     """Rows of kind "cell" (picture cells: base and smoothed class, smoothed top probability) and
     of kind "point" (certified test points: prediction, radius, exact radius sigma Phi^-1(pA))."""
+    from engine.phenomena.smoothing.models import smoothed_probabilities, toy_base_classifier
+    from engine.phenomena.smoothing.science import max_certifiable_radius
+
     ctx.report(0.0, "training the base network")
     base = toy_base_classifier(
         config.train_points, config.data_noise, config.width, config.steps, config.seed
@@ -168,6 +158,8 @@ def linear_points(config: LinearConfig) -> tuple[Any, np.ndarray]:
     """The base classifier and the test points X (num_points, d). Half-space: w ~ N(0, I), b = 0.3,
     points at signed distances +-linspace(0.05, max_distance) sigma (alternating). Quadrant: points
     with x1 = linspace(0.65, 0.6 + max_distance) sigma and x2 = x1 (1 + U/2), both inside class 1."""
+    from engine.phenomena.smoothing.science import Halfspace, Quadrant
+
     rng = np.random.default_rng(config.seed)
     X = rng.standard_normal((config.num_points, config.d))
     steps = np.linspace(0.05, config.max_distance, config.num_points)
@@ -186,6 +178,10 @@ def compute_linear(config: LinearConfig, ctx: RunContext) -> pd.DataFrame:
     """One row per (n, point): true_radius (distance to g's boundary), exact_radius (sigma
     Phi^-1(pA), the radius infinitely many samples certify), p_a, p_lower, prediction, label,
     correct, radius (certified), cap."""
+    from scipy import stats
+
+    from engine.phenomena.smoothing.science import Smooth, max_certifiable_radius, radius_from_probability
+
     base, X = linear_points(config)
     p_one = base.probability(X, config.sigma)
     label = (p_one > 0.5).astype(np.int64)

@@ -14,15 +14,6 @@ from engine.core.params import Boolean, Interval, Options, Tuple, Validated, par
 from engine.phenomena.ntk.charts import KERNELS, TRAINED
 from engine.phenomena.ntk.experiments.mlp import CORE_SECONDS, SEED
 from engine.phenomena.ntk.paper import PAPER_CIFAR, PAPER_FIX
-from engine.phenomena.ntk.science import (
-    cnn_kernel_errors,
-    cntk_depths,
-    kernel_regression,
-    nngp_fc,
-    ntk_fc,
-    one_hot_targets,
-    relative_error,
-)
 
 # ---------------------------------------------------------------------------------------------
 # Experiment 4: classification with FC-NTK, NNGP and CNTK (digits quick, CIFAR-10 paper)
@@ -111,6 +102,8 @@ def _kernel_matrices(
     name: str, images: np.ndarray, depths, config, ctx, fix=None, dtype=None
 ) -> dict[int, np.ndarray]:
     """{depth: full (n_all, n_all) kernel} of one kernel family over train + test images."""
+    from engine.phenomena.ntk.science import cntk_depths, nngp_fc, ntk_fc
+
     flat = images.reshape(len(images), -1)
     if name == "FC-NTK":
         return {d: ntk_fc(flat, None, d - 1, device=ctx.device) for d in depths}
@@ -130,6 +123,8 @@ def _kernel_matrices(
 
 
 def _accuracy(K: np.ndarray, n: int, Y: np.ndarray, y_test: np.ndarray, ridge: float) -> float:
+    from engine.phenomena.ntk.science import kernel_regression
+
     return float(np.mean(kernel_regression(K[:n, :n], Y, K[n:, :n], ridge).argmax(1) == y_test))
 
 
@@ -137,6 +132,8 @@ def _accuracy(K: np.ndarray, n: int, Y: np.ndarray, y_test: np.ndarray, ridge: f
 def compute_classify(config: ClassifyConfig, ctx: RunContext) -> pd.DataFrame:
     """Rows per (kernel, depth): test accuracy of kernel regression on 0.9/-0.1 targets, beside the
     paper's CIFAR-10 number for that kernel and depth (NaN where the paper has none)."""
+    from engine.phenomena.ntk.science import one_hot_targets
+
     Xtr, ytr, Xte, yte = load_images(config)
     images, n = np.concatenate([Xtr, Xte]), len(Xtr)
     Y = one_hot_targets(ytr, int(max(ytr.max(), yte.max()) + 1))
@@ -194,6 +191,7 @@ def compute_cntk_convergence(config: CNTKConvergenceConfig, ctx: RunContext) -> 
     """Rows per (trained layers, channels, seed): relative Frobenius error of the CNN's empirical
     NTK (float32, vmapped over seeds) against the exact CNTK (float64) with the matching ``fix``."""
     from engine.core import data
+    from engine.phenomena.ntk.science import cnn_kernel_errors
 
     images = data.digits(seed=config.seed, flatten=False).X_train[: config.n_images]
     rows = []
@@ -263,6 +261,8 @@ def estimate_fix_ablation(c: FixAblationConfig) -> Cost:
 def compute_fix_ablation(config: FixAblationConfig, ctx: RunContext) -> pd.DataFrame:
     """Rows per (kernel, depth, trained layers): digits accuracy of kernel regression, and the
     relative Frobenius distance between the fixed and the all-layers kernel."""
+    from engine.phenomena.ntk.science import one_hot_targets, relative_error
+
     cfg = ClassifyConfig(n_train=config.n_train, n_test=config.n_test, seed=config.seed)
     Xtr, ytr, Xte, yte = load_images(cfg)
     images, n = np.concatenate([Xtr, Xte]), len(Xtr)

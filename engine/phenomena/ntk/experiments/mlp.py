@@ -11,20 +11,6 @@ import pandas as pd
 from engine.core.devices import on_small_model_threads
 from engine.core.experiment import Cost, RunContext
 from engine.core.params import Interval, Tuple, Validated, param
-from engine.phenomena.ntk.science import (
-    NTKMLP,
-    circle_points,
-    curve_target,
-    gd_kernel_predictor,
-    kernel_regression,
-    nngp_fc,
-    ntk_fc,
-    one_hot_targets,
-    relative_error,
-    sphere_points,
-    stable_lr,
-    train_centered,
-)
 
 SEED = Interval(int, 0, 2**31 - 1)
 WIDTHS = Tuple(Interval(int, 4, 16384), min_len=1, max_len=12)
@@ -75,6 +61,15 @@ def estimate_convergence(c: ConvergenceConfig) -> Cost:
 def compute_convergence(config: ConvergenceConfig, ctx: RunContext) -> pd.DataFrame:
     """Rows per (width, seed): relative Frobenius error of the empirical NTK against ntk_fc at init,
     error x sqrt(width), and the relative change of the empirical NTK after lazy training."""
+    from engine.phenomena.ntk.science import (
+        NTKMLP,
+        ntk_fc,
+        relative_error,
+        sphere_points,
+        stable_lr,
+        train_centered,
+    )
+
     X = sphere_points(config.n_points, config.in_dim, config.seed)
     y = np.random.default_rng(config.seed + 1).standard_normal(config.n_points)
     exact = ntk_fc(X, X, config.depth)
@@ -130,6 +125,8 @@ def estimate_heatmap(c: HeatmapConfig) -> Cost:
 def compute_heatmap(config: HeatmapConfig, ctx: RunContext) -> pd.DataFrame:
     """Long frame of the exact NTK, the NNGP and the empirical NTK on points of the unit circle:
     rows (kernel, i, j, angle_i, angle_j, value)."""
+    from engine.phenomena.ntk.science import NTKMLP, circle_points, nngp_fc, ntk_fc
+
     angles, X = circle_points(config.n_points)
     net = NTKMLP(2, config.width, config.depth, seed=config.seed).to(ctx.device)
     kernels = {
@@ -190,6 +187,16 @@ def estimate_curve(c: CurveConfig) -> Cost:
 def compute_curve(config: CurveConfig, ctx: RunContext) -> pd.DataFrame:
     """Rows (model, width, angle, prediction, target, distance): NTK regression, each trained centred
     network and the training points; ``distance`` is the network's RMS gap to the kernel predictor."""
+    from engine.phenomena.ntk.science import (
+        NTKMLP,
+        circle_points,
+        curve_target,
+        kernel_regression,
+        ntk_fc,
+        stable_lr,
+        train_centered,
+    )
+
     train_angles, X = circle_points(config.n_train, offset=0.3)
     test_angles, Xs = circle_points(config.n_test)
     y = curve_target(train_angles)
@@ -257,6 +264,15 @@ def compute_digits_agreement(config: DigitsAgreementConfig, ctx: RunContext) -> 
     """Rows per width: how close a trained centred network's test outputs are to the NTK predictor
     after the same number of GD steps (relative distance, argmax agreement) and both accuracies."""
     from engine.core import data
+    from engine.phenomena.ntk.science import (
+        NTKMLP,
+        gd_kernel_predictor,
+        ntk_fc,
+        one_hot_targets,
+        relative_error,
+        stable_lr,
+        train_centered,
+    )
 
     split = data.digits(seed=config.seed)
     X, labels = split.X_train[: config.n_train], split.y_train[: config.n_train]

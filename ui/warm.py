@@ -1,0 +1,103 @@
+"""Warm the pages' heavy imports in the background once the app has served its first page.
+
+The home page and the scoreboard import no torch and no phenomenon's science (the registries are
+light), so the first visit after ``streamlit run app.py`` is quick. The pages do need them: right
+after the first page is served, one daemon thread imports torch, every module a page imports and
+every phenomenon's modules, so that a student's first click finds them loaded while they read the
+home page. A page clicked before the thread is done waits only for what is still loading (Python's
+import lock), never for a second copy. ``PHENOMENA_WARM=0`` turns it off (the test suite does).
+
+Then the thread freezes what is loaded (:func:`gc.freeze`): Streamlit collects garbage after every
+run (``runner.postScriptGC``), and a full collection over torch, pandas and altair's 300k objects
+took about 0.2 s per page view, holding the interpreter while the finished page waited to be sent.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import gc
+import importlib
+import importlib.util
+import logging
+import os
+import pkgutil
+import threading
+from pathlib import Path
+
+from engine.core.registry import PHENOMENA_PACKAGE, available, page_path
+
+ENV_VAR = "PHENOMENA_WARM"
+PAGES = Path(__file__).resolve().parent.parent / "pages"
+log = logging.getLogger("phenomena.ui")
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+
+
+def page_imports(path: Path) -> list[str]:
+    """The absolute modules a page script imports at its top level, in order (``import a.b`` and
+    ``from a.b import c`` give ``a.b``; ``from a import b`` gives ``a`` and, when it is one, ``a.b``)."""
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return []
+    found: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+            found += [f"{node.module}.{alias.name}" for alias in node.names if alias.name != "*"]
+    return found
+
+
+def modules_to_warm() -> list[str]:
+    """What the pages will import, most needed first: torch, then per page (navigation order) its
+    own imports and its phenomenon's modules, then talk mode's. Names that are not modules (a class
+    imported from a module) are skipped when warmed."""
+    names = ["torch"]
+    for p in available():
+        names += page_imports(page_path(p.name))
+        package = importlib.import_module(f"{PHENOMENA_PACKAGE}.{p.name}")
+        names += [m.name for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")]
+    names += page_imports(PAGES / "talk.py")
+    return list(dict.fromkeys(names))
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a parent that is not a package: a class, a function
+        return False
+
+
+def warm() -> int:
+    """Import :func:`modules_to_warm`; return how many were imported. Failures are logged (the
+    page that needs a broken module shows its error), never raised."""
+    with contextlib.suppress(AttributeError, OSError):  # below the threads serving pages (Linux)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    count = 0
+    for name in modules_to_warm():
+        try:
+            if _is_module(name):
+                importlib.import_module(name)
+                count += 1
+        except Exception as err:  # noqa: BLE001 (a broken module is the page's to report)
+            log.info("warming %s failed: %s: %s", name, type(err).__name__, err)
+    gc.collect()
+    gc.freeze()  # the modules stay for the process's life: later collections skip them
+    return count
+
+
+def start_once() -> bool:
+    """Start the warming thread unless it was started before in this process or is turned off
+    (``PHENOMENA_WARM=0``); return whether it was started now."""
+    global _thread
+    if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    with _lock:
+        if _thread is not None:
+            return False
+        _thread = threading.Thread(target=warm, name="phenomena-warm", daemon=True)
+        _thread.start()
+    return True
