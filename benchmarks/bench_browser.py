@@ -354,9 +354,9 @@ def main() -> int:
     parser.add_argument("--root", default=str(ROOT), help="the checkout to serve (default: this one)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the tables")
     args = parser.parse_args()
-    if not Path(CHROMIUM).exists():
-        print(f"error: {CHROMIUM} is not installed", file=sys.stderr)
-        return 2
+    if not Path(CHROMIUM).exists():  # `make bench` goes on with the other benchmarks
+        print(f"skipped: {CHROMIUM} is not installed (apt-get install chromium)", file=sys.stderr)
+        return 0
     root = Path(args.root).resolve()
     sys.path.insert(0, str(root))
     from engine.core.registry import available

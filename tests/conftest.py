@@ -20,6 +20,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 _SESSION_CACHE = tempfile.mkdtemp(prefix="phenomena-test-cache-")
 os.environ["PHENOMENA_CACHE"] = _SESSION_CACHE
 os.environ.setdefault("PHENOMENA_DATA", str(Path(_SESSION_CACHE) / "data"))
+os.environ.setdefault(
+    "PHENOMENA_WARM", "0"
+)  # no background warm-up thread in the test processes (ui/warm.py)
 
 
 @pytest.fixture

@@ -145,3 +145,68 @@ def test_paper_scale_says_which_settings_the_paper_result_used(fresh_cache):
     no_errors(at)
     note = " ".join(i.value for i in at.info)
     assert "Paper scale" in note and f"at_step = {paper['at_step']} (controls: {other})" in note
+
+
+HOME = """
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file("app.py", default_timeout=120).run()
+assert not at.exception, [e.value for e in at.exception]
+"""
+MEASURED = """
+quick = [m.value for m in at.markdown if m.value.startswith("**quick scale**")][0]
+assert not quick.startswith("**quick scale**: 0 reproduced · 0 differs"), quick
+"""
+
+
+def test_the_home_page_and_its_scoreboard_load_no_torch_nor_scipy(fresh_cache):
+    """The first visit after ``make run`` draws the phenomena and the scoreboard, whose claims are
+    measured on the cached results, with light modules only (torch alone took ~2 s of it)."""
+    from module_probe import heavy, modules_after
+
+    import engine
+
+    for name in ("smoothing.toy", "smoothing.linear", "ntk.digits", "generalization.nk"):
+        engine.run(name)  # claims of the torch and scipy phenomena now have numbers to measure
+    loaded = modules_after(HOME + MEASURED, {"PHENOMENA_CACHE": str(fresh_cache)})
+    assert heavy(loaded) == [], heavy(loaded)
+    assert "engine.present.report" not in loaded  # its renderers load when the report is asked for
+
+
+def test_after_the_first_page_the_pages_imports_are_warmed_in_the_background(fresh_cache):
+    """Once a page is served, one thread imports torch and every module the pages import, then
+    freezes them out of the garbage collector's way; it starts once per process."""
+    from module_probe import modules_after
+
+    code = HOME + (
+        "import gc\nfrom ui import warm\n"
+        "warm._thread.join(300)\n"
+        "assert not warm._thread.is_alive() and gc.get_freeze_count() > 0\n"
+        "assert warm.start_once() is False  # once per process\n"
+    )
+    loaded = modules_after(code, {"PHENOMENA_CACHE": str(fresh_cache), "PHENOMENA_WARM": "1"})
+    pages = {"engine.phenomena.smoothing.models", "engine.phenomena.ntk.science.cntk", "ui.show"}
+    assert {"torch", "scipy", "altair"} <= loaded and pages <= loaded
+
+
+def test_warming_is_off_when_asked_and_lists_every_pages_modules(monkeypatch):
+    from engine.core.registry import available
+    from ui import warm
+
+    monkeypatch.setenv(warm.ENV_VAR, "0")
+    monkeypatch.setattr(warm, "_thread", None)
+    assert warm.start_once() is False and warm._thread is None
+    names = warm.modules_to_warm()
+    assert "torch" in names and "ui.show" in names
+    for p in available():
+        assert f"engine.phenomena.{p.name}.experiments" in names
+    assert "engine.phenomena.smoothing.science" in names and "engine.phenomena.ntk.science.nets" in names
+
+
+def test_the_file_watcher_leaves_the_environment_and_the_data_alone():
+    """`make run` watched .venv (about 161k folders) and cache/: inotify overflowed, the idle
+    server used a quarter of a core. Off by default; never those folders when switched on."""
+    import tomllib
+
+    server = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]
+    assert server["fileWatcherType"] == "none"
+    assert {".venv", "cache", "data", "bundles"} <= set(server["folderWatchBlacklist"])

@@ -16,6 +16,7 @@ import tracemalloc
 import zipfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import engine
@@ -263,6 +264,11 @@ def test_a_good_bundle_imports_with_provenance_and_reports_stale_entries(good, t
         {**members, old["file"]: members[manifest["entries"][1]["file"]]},
         {**manifest, "entries": manifest["entries"] + [old]},
     )
+    current = {e["key"] for e in manifest["entries"]}
+    assert bundle.offered_keys(mixed) == current  # what the home page's button offers: not the stale one
+    assert {
+        cache.entry_key(r["experiment"], r["version"], r["config"]) for r in bundle.manifest(mixed)
+    } == current
     result = bundle.import_report(mixed)
     assert (result.imported, result.unchanged) == (2, 0)
     assert result.stale == ["labtest.toy version 2 (current: 3)"]
@@ -350,3 +356,31 @@ def test_the_old_format_is_still_read(good, tmp_path):
         "key does not match",
         tmp_path,
     )
+
+
+def test_a_member_that_keeps_an_index_is_stored_without_it(good, tmp_path):
+    """Imported tables are written to the cache as read (no second conversion), except one whose
+    pandas metadata keeps an index: its frame is stored index dropped, as a computed one is."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _, members = good
+    manifest = json.loads(members["manifest.json"])
+    entry = manifest["entries"][1]
+    frame = frame_from_parquet(members[entry["file"]])
+    indexed = frame.set_index(pd.Index([f"row{i}" for i in range(len(frame))], name="label"))
+    out = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(indexed, preserve_index=True), out)
+    assert pq.read_table(pa.BufferReader(out.getvalue())).schema.pandas_metadata["index_columns"] == ["label"]
+    payload = out.getvalue().to_pybytes()
+    edited = dict(entry, sha256=hashlib.sha256(payload).hexdigest())  # the digest ignores the index
+    path = _write(
+        tmp_path / "indexed.zip",
+        {**members, entry["file"]: payload},
+        {**manifest, "entries": [manifest["entries"][0], edited]},
+    )
+    assert bundle.import_bundle(path) == 2
+    stored = engine.run(NAME, {"k": entry["config"]["k"]})
+    assert stored.attrs["cache"] == "hit" and "label" not in stored.columns
+    assert isinstance(stored.index, pd.RangeIndex)
+    pd.testing.assert_frame_equal(stored.reset_index(drop=True), frame, check_like=False)

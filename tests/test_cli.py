@@ -136,3 +136,26 @@ def test_import_reports_stale_and_verified_entries(toy, fresh_cache, tmp_path, c
     assert "not a readable bundle" in _error(capsys, ["import", str(tmp_path / "missing.zip")])
     assert "'verify' parameter" in _error(capsys, ["import", str(path), "--verify", "-1"])
     assert bundle.import_bundle(path) == 1
+
+
+def test_commands_that_read_the_cache_load_no_torch(fresh_cache, tmp_path):
+    """``figure`` from the cache, ``list``, ``status``, ``export`` and ``import`` import what they use:
+    no torch, no scipy (``figure`` took 5-8 s per call, mostly imports)."""
+    from module_probe import heavy, modules_after
+
+    import engine
+
+    for name in ("smoothing.toy", "ntk.digits"):
+        engine.run(name)
+    bundle_path, figure = tmp_path / "b.zip", tmp_path / "toy.svg"
+    code = (
+        "import contextlib, io\nfrom engine.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['figure', 'smoothing.toy', '--cached-only', '--out', {str(figure)!r}]) == 0\n"
+        f"    assert main(['figure', 'ntk.digits', '--cached-only', '--out', {str(figure)!r}]) == 0\n"
+        "    assert main(['list']) == 0 and main(['status']) == 0\n"
+        f"    assert main(['export', {str(bundle_path)!r}]) == 0 and main(['import', {str(bundle_path)!r}]) == 0\n"
+    )
+    loaded = modules_after(code, {cache.ENV_VAR: str(fresh_cache)})
+    assert heavy(loaded) == [], heavy(loaded)
+    assert figure.read_bytes().startswith(b"<svg")

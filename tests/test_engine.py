@@ -382,3 +382,64 @@ def test_the_shipped_bundles_import_and_are_current(fresh_cache, file, preset, a
         assert record["version"] == exp.version
         assert bundle._in_grid(record, preset), f"{exp.name}: not a {preset}-preset config"
     assert engine.load_cached(sample, preset=preset) is not None
+
+
+def test_every_registry_loads_without_torch_nor_scipy():
+    """Configs, presets and claims are read by the home page, the scoreboard, ``list`` and an
+    import's checks: the registries import their science where it runs, not when they load."""
+    from module_probe import heavy, modules_after
+
+    loaded = modules_after("import engine; assert len(engine.experiments()) > 20")
+    assert heavy(loaded) == [], heavy(loaded)
+    assert {f"engine.phenomena.{p.name}.experiments" for p in phenomena()} <= loaded
+
+
+def test_the_device_list_is_offered_without_importing_torch():
+    """The sidebar's device choice on a page that computes nothing: probed from files, the same as
+    torch's own answer on this machine (torch is asked once it is loaded)."""
+    from module_probe import heavy, modules_after
+
+    from engine.core import devices
+
+    assert devices.probe_devices() == devices.available_devices()  # torch is loaded here
+    probed = modules_after(
+        "import sys\nfrom engine.core.devices import probe_devices\n"
+        f"assert probe_devices() == {devices.available_devices()!r}, probe_devices()"
+    )
+    assert heavy(probed) == []
+    with pytest.raises(engine.ConfigError, match="The 'device' parameter must be one of"):
+        devices.check_device_choice("tpu")
+
+
+def test_a_cache_hit_never_asks_torch_for_devices(fresh_cache):
+    """Reading a result from the cache needs no device: ``device`` is resolved only to compute."""
+    from module_probe import heavy, modules_after
+
+    engine.run("linear_ae.dynamics", SMALL)
+    code = (
+        "import engine\n"
+        f"frame = engine.run('linear_ae.dynamics', {SMALL!r}, device='auto')\n"
+        "assert frame.attrs['cache'] == 'hit'"
+    )
+    assert heavy(modules_after(code, {cache.ENV_VAR: str(fresh_cache)})) == []
+
+
+def test_hashes_are_remembered_inside_the_block_only_and_in_its_thread_only():
+    import threading
+
+    from engine.core.entries import entry_key, frame_digest, hashes_remembered
+
+    frame, config = pd.DataFrame({"x": [1.0, 2.0]}), {"k": 2}
+    before = frame_digest(frame)
+    with hashes_remembered():
+        assert frame_digest(frame) == before
+        key = entry_key("a.b", 1, config)
+        frame.loc[0, "x"] = 5.0  # not allowed inside a block: shows that the digest is remembered
+        assert frame_digest(frame) == before
+        seen = []
+        worker = threading.Thread(target=lambda: seen.append(frame_digest(frame)))
+        worker.start()
+        worker.join()
+        assert seen[0] != before  # another thread hashes for itself
+        assert entry_key("a.b", 1, dict(config)) == key  # an equal config: the same key
+    assert frame_digest(frame) == seen[0] != before  # outside the block: hashed again

@@ -2,9 +2,9 @@
 
 The home page and the scoreboard import no torch and no phenomenon's science (the registries are
 light), so the first visit after ``streamlit run app.py`` is quick. The pages do need them: right
-after the first page is served, one daemon thread imports torch, every module a page imports and
-every phenomenon's modules, so that a student's first click finds them loaded while they read the
-home page. A page clicked before the thread is done waits only for what is still loading (Python's
+after the first page is served, one daemon thread imports every module a page imports and every
+phenomenon's modules (torch among them), the first page of the navigation first, so that a
+student's first click finds them loaded while they read the home page. A page clicked before the thread is done waits only for what is still loading (Python's
 import lock), never for a second copy. ``PHENOMENA_WARM=0`` turns it off (the test suite does).
 
 Then the thread freezes what is loaded (:func:`gc.freeze`): Streamlit collects garbage after every
@@ -52,15 +52,16 @@ def page_imports(path: Path) -> list[str]:
 
 
 def modules_to_warm() -> list[str]:
-    """What the pages will import, most needed first: torch, then per page (navigation order) its
-    own imports and its phenomenon's modules, then talk mode's. Names that are not modules (a class
+    """What the pages will import, in the order a student meets them: per page (navigation order)
+    its own imports and its phenomenon's modules (torch comes with the first that needs it), then
+    talk mode's, then torch in case no page pulled it in. Names that are not modules (a class
     imported from a module) are skipped when warmed."""
-    names = ["torch"]
+    names = []
     for p in available():
         names += page_imports(page_path(p.name))
         package = importlib.import_module(f"{PHENOMENA_PACKAGE}.{p.name}")
         names += [m.name for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")]
-    names += page_imports(PAGES / "talk.py")
+    names += page_imports(PAGES / "talk.py") + ["torch"]
     return list(dict.fromkeys(names))
 
 

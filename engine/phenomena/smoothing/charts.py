@@ -7,11 +7,7 @@ import numpy as np
 import pandas as pd
 
 from engine.phenomena.smoothing.paper import PAPER_ALPHA, PAPER_CIFAR10, PAPER_N
-from engine.phenomena.smoothing.science import (
-    accuracy_curves,
-    average_certified_radius,
-    max_certifiable_radius,
-)
+from engine.phenomena.smoothing.readouts import accuracy_curves, average_certified_radius
 
 # Fixed domains: a colour or a shape means one thing on every setting (and every sigma).
 CLASS_COLORS = alt.Scale(domain=[0, 1], range=["#9ecae1", "#fdae6b"])
@@ -250,6 +246,8 @@ def _paper_frame() -> pd.DataFrame:
 def paper_curves_chart(frame: pd.DataFrame | None = None) -> alt.LayerChart:
     """The paper's CIFAR-10 table (ResNet-110, n = 100,000, alpha = 0.001) drawn as curves, with
     each sigma's cap. ``frame`` is accepted for the chart registry and not used."""
+    from engine.phenomena.smoothing.science import max_certifiable_radius  # torch: only for this chart
+
     paper = _paper_frame()
     caps = pd.DataFrame({"sigma": list(PAPER_CIFAR10)})
     caps["cap"] = [max_certifiable_radius(s, PAPER_N, PAPER_ALPHA) for s in caps["sigma"]]

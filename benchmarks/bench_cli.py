@@ -1,0 +1,118 @@
+"""Whole CLI commands as a user types them: ``python -m engine ...`` in a fresh process each time,
+reading a cache that already holds the results (a student after ``import bundles/quick.zip``).
+
+    .venv/bin/python benchmarks/bench_cli.py [--repeats 3] [--bundle bundles/quick.zip] [--out DIR]
+
+Fills a scratch cache from ``--bundle`` (untimed), then times, each ``--repeats`` times (median):
+``figure NAME --cached-only`` (SVG) for the first experiment of each phenomenon, ``list``,
+``status`` and ``report --only PHENOMENON --cached-only`` for one phenomenon. The 1-minute load
+average is recorded beside each figure (a shared machine). Writes ``cli-<date>.md`` and ``.json``
+under ``--out``. Targets (issue 19): a figure from the cache < 2 s, a one-phenomenon report < 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"figure": 2.0, "report": 30.0}
+
+
+def timed(args: list[str], env: dict[str, str]) -> tuple[float, int]:
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, env=env, capture_output=True)
+    return time.perf_counter() - start, done.returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--bundle", default=str(ROOT / "bundles" / "quick.zip"))
+    parser.add_argument("--report-only", default="linear_ae", help="the phenomenon of the report run")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="bench-cli-"))
+    env = {**os.environ, "PHENOMENA_CACHE": str(scratch / "cache"), "PYTHONPATH": str(ROOT)}
+    try:
+        seconds, code = timed(["import", args.bundle], env)
+        print(f"filled the scratch cache from {args.bundle} in {seconds:.1f} s (exit {code})", flush=True)
+        sys.path.insert(0, str(ROOT))
+        from engine.core.registry import available, load_experiments
+
+        firsts = {}
+        for name in sorted(load_experiments()):
+            firsts.setdefault(name.split(".")[0], name)
+        commands = [
+            (f"figure {n}", ["figure", n, "--cached-only", "--out", str(scratch / "f.svg")])
+            for n in firsts.values()
+            if n.split(".")[0] in {p.name for p in available()}
+        ]
+        commands += [("list", ["list"]), ("status", ["status"])]
+        commands += [
+            (
+                f"report --only {args.report_only}",
+                ["report", "--only", args.report_only, "--cached-only", "--out", str(scratch / "report")],
+            )
+        ]
+        rows = []
+        for label, argv in commands:
+            times, loads, codes = [], [], set()
+            for _ in range(args.repeats):
+                loads.append(round(os.getloadavg()[0], 2))
+                seconds, code = timed(argv, env)
+                times.append(seconds)
+                codes.add(code)
+            target = TARGETS.get(label.split()[0])
+            median = statistics.median(times)
+            rows.append(
+                {
+                    "command": label,
+                    "median_s": median,
+                    "times": times,
+                    "load1": loads,
+                    "exit": sorted(codes),
+                    "target_s": target,
+                }
+            )
+            print(
+                f"  {label:40s} {median:6.2f} s  (runs {', '.join(f'{t:.2f}' for t in times)}; load {loads}; exit {sorted(codes)})",
+                flush=True,
+            )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} ({os.cpu_count()} CPUs), each command a fresh process reading a "
+        f"cache filled from {Path(args.bundle).name}; median of {args.repeats}.",
+        "",
+        "| command | median (s) | runs (s) | target (s) | met | load average (1 min) | exit |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        met = "" if r["target_s"] is None else ("yes" if r["median_s"] < r["target_s"] else "**no**")
+        target = "" if r["target_s"] is None else f"< {r['target_s']:g}"
+        runs = ", ".join(f"{t:.2f}" for t in r["times"])
+        loads = ", ".join(f"{x:.2f}" for x in r["load1"])
+        lines.append(
+            f"| `{r['command']}` | {r['median_s']:.2f} | {runs} | {target} | {met} | {loads} | {r['exit']} |"
+        )
+    text = "\n".join(lines) + "\n"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"cli-{time.strftime('%Y-%m-%d-%H%M')}"
+    stem.with_suffix(".md").write_text(text)
+    stem.with_suffix(".json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
+    print("\n" + text + f"\nwrote {stem}.md and .json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
