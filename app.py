@@ -21,8 +21,9 @@ pages += [
 pages.append(st.Page("pages/talk.py", title="Talk mode", icon=":material/slideshow:", url_path="talk"))
 navigation = st.navigation(pages)
 count = None
-if navigation.url_path != "talk":  # talk mode: no sidebar (pages/talk.py also hides it)
-    count = draw_sidebar()
-navigation.run()
-draw_cache_count(count)  # after the page: counts what it computed
+with warm.foreground():  # the background warm-up (ui/warm.py) waits while a page runs
+    if navigation.url_path != "talk":  # talk mode: no sidebar (pages/talk.py also hides it)
+        count = draw_sidebar()
+    navigation.run()
+    draw_cache_count(count)  # after the page: counts what it computed
 warm.start_once()  # the first page is served: import what the other pages need, in the background

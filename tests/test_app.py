@@ -210,3 +210,19 @@ def test_the_file_watcher_leaves_the_environment_and_the_data_alone():
     server = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]
     assert server["fileWatcherType"] == "none"
     assert {".venv", "cache", "data", "bundles"} <= set(server["folderWatchBlacklist"])
+
+
+def test_the_warm_up_starts_no_import_while_a_page_runs():
+    import threading
+    import time
+
+    from ui import warm
+
+    done = threading.Event()
+    with warm.foreground():
+        waiter = threading.Thread(target=lambda: (warm._wait_for_quiet(), done.set()))
+        waiter.start()
+        time.sleep(0.2)
+        assert not done.is_set()  # a page is running: the warm-up waits
+    waiter.join(5)
+    assert done.is_set()

@@ -4,8 +4,10 @@ The home page and the scoreboard import no torch and no phenomenon's science (th
 light), so the first visit after ``streamlit run app.py`` is quick. The pages do need them: right
 after the first page is served, one daemon thread imports every module a page imports and every
 phenomenon's modules (torch among them), the first page of the navigation first, so that a
-student's first click finds them loaded while they read the home page. A page clicked before the thread is done waits only for what is still loading (Python's
-import lock), never for a second copy. ``PHENOMENA_WARM=0`` turns it off (the test suite does).
+student's first click finds them loaded while they read the home page. A page clicked before the
+thread is done waits only for what is still loading (Python's import lock), never for a second
+copy, and while a page runs (:func:`foreground`) the thread starts no new import: the page has the
+interpreter and the CPU. ``PHENOMENA_WARM=0`` turns it off (the test suite does).
 
 Then the thread freezes what is loaded (:func:`gc.freeze`): Streamlit collects garbage after every
 run (``runner.postScriptGC``), and a full collection over torch, pandas and altair's 300k objects
@@ -32,6 +34,28 @@ PAGES = Path(__file__).resolve().parent.parent / "pages"
 log = logging.getLogger("phenomena.ui")
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
+_quiet = threading.Condition()
+_running = 0  # page runs in progress, in any session
+PAUSE_LIMIT_S = 60.0  # a page that computes for minutes does not hold the warm-up back for longer
+
+
+@contextlib.contextmanager
+def foreground():
+    """Around a page run (``app.py``): meanwhile the warming thread starts no new import."""
+    global _running
+    with _quiet:
+        _running += 1
+    try:
+        yield
+    finally:
+        with _quiet:
+            _running -= 1
+            _quiet.notify_all()
+
+
+def _wait_for_quiet() -> None:
+    with _quiet:
+        _quiet.wait_for(lambda: _running == 0, timeout=PAUSE_LIMIT_S)
 
 
 def page_imports(path: Path) -> list[str]:
@@ -79,12 +103,14 @@ def warm() -> int:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
     count = 0
     for name in modules_to_warm():
+        _wait_for_quiet()
         try:
             if _is_module(name):
                 importlib.import_module(name)
                 count += 1
         except Exception as err:  # noqa: BLE001 (a broken module is the page's to report)
             log.info("warming %s failed: %s: %s", name, type(err).__name__, err)
+    _wait_for_quiet()
     gc.collect()
     gc.freeze()  # the modules stay for the process's life: later collections skip them
     return count
