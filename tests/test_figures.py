@@ -77,7 +77,9 @@ def test_every_chart_passes_the_lint_as_a_file_and_on_a_slide(quick_cache, brows
     verdict = figure_lint.check(browser_page, f"{name}.{chart} file", file_svg, min_font=11.9)
     assert not verdict.problems, verdict
     assert abs(verdict.width - figure_layout.REPORT.width) <= 4, verdict  # 6.5 in
-    assert abs(verdict.height - figure_layout.REPORT.height) <= 8 or figure_layout.keeps_aspect(spec), verdict
+    assert abs(verdict.height - figure_layout.REPORT.height) <= 8 or figure_layout.keeps_aspect(
+        spec.to_dict()
+    ), verdict
     talk = figure_lint.check(
         browser_page,
         f"{name}.{chart} talk",
