@@ -336,13 +336,12 @@ def fit(spec: dict[str, Any], target: Target, measure) -> dict[str, Any]:
     # plots' share of the width (a title wider than the plots would make the width look fixed).
     title = spec.pop("title", None)
     title_height = 0.0
+    w1, h1 = sized(1.0, 1.0)  # without the title (each measurement is a whole Vega layout: ~0.1 s)
     if title is not None:
-        _, bare = sized(1.0, 1.0)
         spec["title"] = title
-        title_height = max(0.0, sized(1.0, 1.0)[1] - bare)
+        title_height = max(0.0, sized(1.0, 1.0)[1] - h1)
         spec.pop("title")
     goal_w, goal_h = target.width, max(target.height * 0.3, target.height - title_height)
-    w1, h1 = sized(1.0, 1.0)
     w2, h2 = sized(0.5, 0.5)
     xs, ys = [(0.5, w2), (1.0, w1)], [(0.5, h2), (1.0, h1)]
     for _ in range(4):  # secant steps; the size is affine in the factor once the plots dominate it
