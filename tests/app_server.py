@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -39,7 +40,9 @@ def running_app(cache_dir: Path, timeout: float = 120.0):
     """Yield the base URL of a fresh app process that uses ``cache_dir`` as its cache."""
     port = free_port()
     env = {**os.environ, "PHENOMENA_CACHE": str(cache_dir), "PYTHONPATH": str(ROOT)}
-    log = open(cache_dir.parent / f"streamlit-{port}.log", "w")  # noqa: SIM115 (closed below)
+    # The log goes to the system's temporary folder: the cache may be the repository's own.
+    log_path = Path(tempfile.gettempdir()) / f"phenomena-streamlit-{port}.log"
+    log = open(log_path, "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
         [
             sys.executable,
