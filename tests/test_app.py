@@ -170,6 +170,7 @@ def test_the_home_page_and_its_scoreboard_load_no_torch_nor_scipy(fresh_cache):
     loaded = modules_after(HOME + MEASURED, {"PHENOMENA_CACHE": str(fresh_cache)})
     assert heavy(loaded) == [], heavy(loaded)
     assert "engine.present.report" not in loaded  # its renderers load when the report is asked for
+    assert "altair" not in loaded  # the charts modules load it when a chart is built (0.3 s)
 
 
 def test_after_the_first_page_the_pages_imports_are_warmed_in_the_background(fresh_cache):

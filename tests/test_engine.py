@@ -19,6 +19,7 @@ import engine
 from engine import bundle, sweep
 from engine.core import cache
 from engine.core.entries import entry_from_bytes, entry_to_bytes
+from engine.core.experiment import RunContext
 from engine.core.registry import BROKEN, available, phenomena
 from engine.phenomena.linear_ae.experiments import SnapshotConfig
 
@@ -391,6 +392,7 @@ def test_every_registry_loads_without_torch_nor_scipy():
 
     loaded = modules_after("import engine; assert len(engine.experiments()) > 20")
     assert heavy(loaded) == [], heavy(loaded)
+    assert "altair" not in loaded  # charts modules load it on their first chart
     assert {f"engine.phenomena.{p.name}.experiments" for p in phenomena()} <= loaded
 
 
@@ -422,6 +424,37 @@ def test_a_cache_hit_never_asks_torch_for_devices(fresh_cache):
         "assert frame.attrs['cache'] == 'hit'"
     )
     assert heavy(modules_after(code, {cache.ENV_VAR: str(fresh_cache)})) == []
+
+
+def test_numpy_science_computes_without_asking_torch_for_devices(fresh_cache):
+    """``device='auto'`` is resolved when a computation first reads ``ctx.device``: an experiment
+    whose science is numpy (generalization) never imports torch (2 s of a page's first view), and
+    its entry says it ran on the CPU; a torch experiment resolves it as before."""
+    from module_probe import modules_after
+
+    code = (
+        "import engine\n"
+        "frame = engine.run('generalization.nk', {'m_values': [32, 64], 'seeds': 1}, device='auto')\n"
+        "assert frame.attrs['cache'] == 'computed' and frame.attrs['device'] == 'cpu', frame.attrs\n"
+    )
+    assert "torch" not in modules_after(code, {cache.ENV_VAR: str(fresh_cache)})
+    asked = []
+    ctx = RunContext(device=lambda: asked.append(1) or "cuda")
+    assert ctx.device_used == "cpu" and not asked  # not chosen yet: nothing read it
+    assert ctx.device == "cuda" and ctx.device == "cuda" and asked == [1]  # chosen once, on first read
+    assert ctx.device_used == "cuda"
+
+
+def test_a_gpu_asked_for_by_name_is_checked_before_computing(fresh_cache):
+    """Naming a device this machine lacks is a clear error before anything runs, also for numpy
+    science (which would never read the device)."""
+    from engine.core.devices import available_devices
+
+    if "cuda" in available_devices():
+        pytest.skip("this machine has a CUDA device")
+    with pytest.raises(engine.ConfigError, match="asks for 'cuda', which this machine does not have"):
+        engine.run("generalization.nk", {"m_values": [32, 64], "seeds": 1}, device="cuda")
+    assert cache.index_records() == []  # nothing was computed
 
 
 def test_hashes_are_remembered_inside_the_block_only_and_in_its_thread_only():

@@ -67,6 +67,24 @@ def browser_page():
 CHARTS = [(name, chart) for name, exp in sorted(experiments().items()) for chart in exp.charts]
 
 
+def test_every_chart_and_its_screen_spec_validate_against_the_vega_lite_schema(quick_cache):
+    """The app builds specs without Altair's validation (0.1-0.2 s a chart on every page view), so
+    every registered chart is validated here: the chart itself, and the themed spec the page draws."""
+    from altair.utils.schemapi import validate_jsonschema
+    from altair.vegalite.v6.schema.core import load_schema
+
+    schema = load_schema()
+    for name, chart in CHARTS:
+        spec = experiments()[name].chart(run(name, preset="quick"), chart)
+        if not isinstance(spec, dict):
+            spec.to_dict(validate=True)  # raises SchemaValidationError naming the field
+        screen = figures.themed(spec)
+        error = validate_jsonschema(screen, schema, raise_error=False)
+        assert error is None, f"{name}.{chart}: {error}"
+    broken = {"mark": "line", "encoding": {"x": {"field": "n", "type": "quantity"}}, "data": {"values": []}}
+    assert validate_jsonschema(broken, schema, raise_error=False) is not None  # the check can fail
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("name, chart", CHARTS, ids=[f"{n}.{c}" for n, c in CHARTS])
 def test_every_chart_passes_the_lint_as_a_file_and_on_a_slide(quick_cache, browser_page, name, chart):

@@ -306,7 +306,8 @@ def load_or_compute(
     disk, a read-only cache): the entry is returned all the same.
 
     ``before_compute()`` runs only when something will be computed (the runner's cost guard), and
-    so does ``device()`` when ``device`` is a function (a hit never asks torch which devices exist).
+    ``device`` may be a function: the computation calls it when it first reads its device (a hit,
+    and a computation in numpy, never ask torch which devices exist).
     """
     fn = _handle(name)
     entry, how, notice = None, "computed", ""
@@ -327,8 +328,6 @@ def load_or_compute(
     if entry is None:
         if before_compute is not None:
             before_compute()
-        if callable(device):
-            device = device()
         entry = compute_entry(name, config, device=device, progress=progress, version=version)
         try:
             store(name, version, config, entry)

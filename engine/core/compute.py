@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -20,11 +21,14 @@ def compute_entry(
     name: str,
     config: dict[str, Any],
     *,
-    device: str = "cpu",
+    device: str | Callable[[], str] = "cpu",
     progress: Progress | None = None,
     version: int | None = None,
 ) -> dict[str, Any]:
     """Compute one entry without the cache (what a Dask or loky worker runs).
+
+    ``device``: a device string, or a function choosing one when the computation first asks
+    (:class:`RunContext`); the entry records the device the computation used.
 
     With ``version`` the entry is bound to its key (experiment, version, config); without, it is
     left unbound and :func:`engine.core.cache.store` binds it.
@@ -33,12 +37,13 @@ def compute_entry(
     cfg = config_from_dict(exp.config_cls, config)
     source = experiment_fingerprint(name)  # taken before: an edit during the run is not claimed
     start = time.perf_counter()
-    frame = exp.compute(cfg, RunContext(device=device, progress=progress))
+    ctx = RunContext(device=device, progress=progress)
+    frame = exp.compute(cfg, ctx)
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"{name}.compute returned {type(frame).__name__}, not a DataFrame")
     meta = {
         "seconds": round(time.perf_counter() - start, 4),
-        "device": device,
+        "device": ctx.device_used,
         "torch": _package_version("torch"),
         "python": platform.python_version(),
         "host": platform.node(),

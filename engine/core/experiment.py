@@ -24,12 +24,34 @@ from .validation import ConfigError
 Progress = Callable[[float, str], None]
 
 
-@dataclass(frozen=True)
 class RunContext:
-    """What a compute function gets besides its config."""
+    """What a compute function gets besides its config.
 
-    device: str = "cpu"  # a torch device string chosen by engine.devices.resolve_device
-    progress: Progress | None = None
+    ``device``: a torch device string, or a function that chooses one (``engine.devices.
+    resolve_device``), called the first time :attr:`device` is read: an experiment that never reads
+    it (numpy science) never imports torch to learn which devices exist.
+    """
+
+    __slots__ = ("_device", "progress")
+
+    def __init__(self, device: str | Callable[[], str] = "cpu", progress: Progress | None = None):
+        self._device = device
+        self.progress = progress
+
+    @property
+    def device(self) -> str:
+        """The torch device this run computes on, chosen on first use."""
+        if callable(self._device):
+            self._device = self._device()
+        return self._device
+
+    @property
+    def device_used(self) -> str:
+        """The device the run read (``cpu`` when it never asked: its science ran in numpy)."""
+        return "cpu" if callable(self._device) else self._device
+
+    def __repr__(self) -> str:
+        return f"RunContext(device={self._device!r}, progress={self.progress!r})"
 
     def report(self, fraction: float, message: str = "") -> None:
         """Forward progress, clipped to [0, 1]; a no-op without a callback."""

@@ -149,6 +149,15 @@ def run(
     cfg = resolve_config(name, config, preset=preset)
     values = canonical_values(cfg)
     check_device_choice(device)  # which devices exist is asked only when something is computed
+
+    def before_compute() -> None:
+        check_cost(exp, cfg)
+        if device not in ("auto", "cpu"):
+            resolve_device(device)  # a GPU asked for by name: a clear error now if it is absent
+
+    def chosen_device() -> str:  # called when the computation first reads ctx.device
+        return resolve_device(device)
+
     notice = ""
     try:
         if use_cache:
@@ -156,13 +165,13 @@ def run(
                 name,
                 exp.version,
                 values,
-                device=lambda: resolve_device(device),
+                device=chosen_device,
                 progress=progress,
-                before_compute=lambda: check_cost(exp, cfg),
+                before_compute=before_compute,
             )
         else:
-            check_cost(exp, cfg)
-            entry = compute_entry(name, values, device=resolve_device(device), progress=progress)
+            before_compute()
+            entry = compute_entry(name, values, device=chosen_device, progress=progress)
             how = "computed"
     except MemoryError as err:
         raise RunError(

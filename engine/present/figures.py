@@ -97,7 +97,9 @@ LAB_CONFIG: dict[str, dict[str, Any]] = {
 
 
 def _spec(chart: Any) -> dict[str, Any]:
-    return copy.deepcopy(chart) if isinstance(chart, dict) else chart.to_dict()
+    # Not validated here: jsonschema took 0.1-0.2 s a chart on every page view; every registered
+    # chart is validated against the Vega-Lite schema in tests/test_figures.py instead.
+    return copy.deepcopy(chart) if isinstance(chart, dict) else chart.to_dict(validate=False)
 
 
 def _merge_config(spec: dict[str, Any], sections: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -7,12 +7,14 @@ a colour means one thing on every setting, and legends sit below the plot with u
 
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
 import pandas as pd
 
+from engine.core.lazy import LazyModule
 from engine.phenomena.double_descent import paper
 from engine.phenomena.double_descent.science import SAME, SCALED, spikes
+
+alt = LazyModule("altair")  # imported when a chart is first built
 
 #: Curves of the linear view, in legend order, and their colours.
 CURVES = ("risk", "risk (simulated GD)", "bias (fast)", "variance (fast)", "bias (slow)", "variance (slow)")

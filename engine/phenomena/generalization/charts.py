@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from functools import wraps
 
-import altair as alt
 import pandas as pd
+
+from engine.core.lazy import LazyModule
+
+alt = LazyModule("altair")  # imported when a chart is first built
 
 TRAIN_FLOOR = 1e-3  # where a zero training error is drawn on a log axis
 _BUILT: OrderedDict = OrderedDict()  # (chart, args, frame content) -> alt.Chart, most recent last

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 
-import altair as alt
 import numpy as np
 import pandas as pd
 
+from engine.core.lazy import LazyModule
 from engine.phenomena.linear_ae.science import ALL_VARIANTS
 from engine.phenomena.linear_ae.science import VARIANTS as VARIANT_ORDER
+
+alt = LazyModule("altair")  # imported when a chart is first built
 
 #: What the page and the legend call each variant: "RAG" is RAG alone (no penalty), as the reference.
 VARIANT_NAMES = {
@@ -38,9 +40,6 @@ def _color_of(variants) -> alt.Color:
         scale=alt.Scale(domain=[VARIANT_NAMES[v] for v in variants], range=[colors[v] for v in variants]),
         legend=alt.Legend(orient="bottom", columns=2, labelLimit=0),
     )
-
-
-_COLOR = _color_of(VARIANT_ORDER)
 
 
 def _named(frame: pd.DataFrame) -> pd.DataFrame:
@@ -80,8 +79,9 @@ def diverged_variants(frame: pd.DataFrame) -> list[str]:
 
 
 def _over_steps(
-    frame: pd.DataFrame, column: str, title: str, log_y: bool, color: alt.Color = _COLOR
+    frame: pd.DataFrame, column: str, title: str, log_y: bool, color: alt.Color | None = None
 ) -> alt.Chart:
+    color = _color_of(VARIANT_ORDER) if color is None else color
     data = _named(_finite(frame, column))
     if data.empty:
         return _note("Every variant diverged: nothing finite to draw. Lower the learning rate.")
@@ -174,7 +174,7 @@ def saddle_chart(frame: pd.DataFrame) -> alt.Chart:
                 title="Value (log; below 1e-4 drawn at 1e-4)",
                 scale=alt.Scale(type="log", domain=_domain(long["value"], True)),
             ),
-            color=_COLOR,
+            color=_color_of(VARIANT_ORDER),
             strokeDash=alt.StrokeDash(
                 "metric:N",
                 title="Measure",
@@ -244,7 +244,7 @@ def scaling_chart(frame: pd.DataFrame) -> alt.Chart:
                 title=f"Steps to axis alignment < {threshold:g} (log)",
                 scale=alt.Scale(type="log", domain=_domain(data["steps"], True)),
             ),
-            color=_COLOR,
+            color=_color_of(VARIANT_ORDER),
             shape=alt.Shape(
                 "outcome:N",
                 title="Outcome",

@@ -6,11 +6,13 @@ the four kernels keep their colours, the paper's numbers are always black marks.
 
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
 import pandas as pd
 
+from engine.core.lazy import LazyModule
 from engine.phenomena.ntk.paper import PAPER_CONVERGENCE
+
+alt = LazyModule("altair")  # imported when a chart is first built
 
 KERNELS = ("FC-NTK", "FC-NNGP", "CNTK-V", "CNTK-GAP")
 KERNEL_COLOURS = ("#4c78a8", "#72b7b2", "#f58518", "#54a24b")  # no red, no black: black = the paper

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
 import pandas as pd
 
+from engine.core.lazy import LazyModule
 from engine.phenomena.smoothing.paper import PAPER_ALPHA, PAPER_CIFAR10, PAPER_N
 from engine.phenomena.smoothing.readouts import accuracy_curves, average_certified_radius
 
+alt = LazyModule("altair")  # imported when a chart is first built
+
 # Fixed domains: a colour or a shape means one thing on every setting (and every sigma).
-CLASS_COLORS = alt.Scale(domain=[0, 1], range=["#9ecae1", "#fdae6b"])
-POINT_COLORS = alt.Scale(domain=[0, 1], range=["#08519c", "#a63603"])
+CLASS_COLORS = {"domain": [0, 1], "range": ["#9ecae1", "#fdae6b"]}
+POINT_COLORS = {"domain": [0, 1], "range": ["#08519c", "#a63603"]}
 OUTCOMES = ("certified, correct", "certified, wrong", "abstained")
-OUTCOME_SHAPES = alt.Scale(domain=list(OUTCOMES), range=["circle", "cross", "triangle-up"])
-CLASSIFIERS = alt.Scale(domain=["base f", "smoothed g"], range=["#e45756", "#4c78a8"])
+OUTCOME_SHAPES = {"domain": list(OUTCOMES), "range": ["circle", "cross", "triangle-up"]}
+CLASSIFIERS = {"domain": ["base f", "smoothed g"], "range": ["#e45756", "#4c78a8"]}
 ATTACK_FOUND = ("found", "not found up to eps_max (drawn at the top)")
-ATTACK_SHAPES = alt.Scale(domain=list(ATTACK_FOUND), range=["circle", "triangle-up"])
+ATTACK_SHAPES = {"domain": list(ATTACK_FOUND), "range": ["circle", "triangle-up"]}
 STANDARD_SIGMAS = (0.12, 0.25, 0.5, 1.0)
 RADIUS_AXIS = "certified L2 radius (input units)"
-LEGEND = alt.Legend(orient="bottom", direction="horizontal", labelLimit=0, titleLimit=0)
+LEGEND = {"orient": "bottom", "direction": "horizontal", "labelLimit": 0, "titleLimit": 0}
 
 
 def _sigma_scale(sigmas) -> alt.Scale:
@@ -430,7 +432,7 @@ def grid_chart(frame: pd.DataFrame) -> alt.LayerChart:
     )
 
 
-NOISE_COLORS = alt.Scale(domain=["gaussian", "laplace", "uniform"], range=["#4c78a8", "#e45756", "#54a24b"])
+NOISE_COLORS = {"domain": ["gaussian", "laplace", "uniform"], "range": ["#4c78a8", "#e45756", "#54a24b"]}
 
 
 def noise_curves(frame: pd.DataFrame) -> pd.DataFrame:
