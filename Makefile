@@ -15,7 +15,10 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
+# Bytecode for the app's own modules first (a no-op when current): where PYTHONDONTWRITEBYTECODE is
+# set, every new server process would otherwise compile them again (0.1-0.3 s of the first visit).
 run: setup
+	$(BIN)/python -m compileall -q app.py engine ui pages
 	$(BIN)/streamlit run app.py
 
 lint: setup
