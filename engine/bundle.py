@@ -399,7 +399,7 @@ def _stage(path: Path, label: str, result: ImportResult) -> list[Staged]:
             decoded += table.nbytes
             if decoded > MAX_DECODED_TOTAL:
                 raise _refuse(label, f"its frames decode to over {MAX_DECODED_TOTAL / 2**20:,.0f} MiB in all")
-            frame = table.to_pandas()
+            frame = table.to_pandas(use_threads=False)
             expected = frame_digest(frame) if fmt == FORMAT_V1 else bound_digest(item["key"], frame)
             if expected != item["digest"]:
                 raise BundleError(

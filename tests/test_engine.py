@@ -476,3 +476,31 @@ def test_hashes_are_remembered_inside_the_block_only_and_in_its_thread_only():
         assert seen[0] != before  # another thread hashes for itself
         assert entry_key("a.b", 1, dict(config)) == key  # an equal config: the same key
     assert frame_digest(frame) == seen[0] != before  # outside the block: hashed again
+
+
+def test_remembered_config_hashes_equal_joblibs_and_tell_types_apart():
+    """Keys are remembered per exact text of a plain config: the same hash as joblib's, and configs
+    that pickle differently (1 vs 1.0 vs True, a tuple vs a list, another key order) never share
+    a remembered hash; a non-plain value (numpy) is hashed every time."""
+    import joblib
+    import numpy as np
+
+    from engine.core.entries import _plain_text, entry_key
+
+    configs = [
+        {"a": 1},
+        {"a": 1.0},
+        {"a": True},
+        {"a": (1, 2)},
+        {"a": [1, 2]},
+        {"a": 1, "b": "x"},
+        {"b": "x", "a": 1},
+        {"a": None, "b": (0.1, 0.2)},
+    ]
+    for config in configs:
+        assert entry_key("exp.x", 3, config) == joblib.hash(["exp.x", 3, config])
+        assert entry_key("exp.x", 3, dict(config)) == joblib.hash(["exp.x", 3, config])  # remembered
+    texts = [_plain_text(c) for c in configs]
+    assert len(set(texts)) == len(texts)
+    assert _plain_text({"a": np.float64(1.0)}) is None and _plain_text({1: 2}) is None
+    assert entry_key("exp.x", 3, {"a": np.float64(1.0)}) == joblib.hash(["exp.x", 3, {"a": np.float64(1.0)}])

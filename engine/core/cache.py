@@ -65,6 +65,7 @@ from .entries import (  # noqa: F401
     entry_key,
     entry_to_bytes,
     frame_digest,
+    hash_plain,
     make_entry,
 )
 from .fingerprint import is_current
@@ -273,14 +274,17 @@ def _handle(name: str):
 
 
 def _call_id(fn, name: str, version: int, config: dict[str, Any]) -> tuple[str, str]:
-    return fn.func_id, fn._get_args_id(name, version, config)
+    args_id = hash_plain(
+        ("args_id", fn.func_id, name, int(version)), config, lambda: fn._get_args_id(name, version, config)
+    )
+    return fn.func_id, args_id
 
 
 def _in_cache(fn, name: str, version: int, config: dict[str, Any]) -> bool:
     """Whether ``fn``'s store holds an entry for the key (its integrity is checked on load). False
     when the store cannot tell (an unreadable or unwritable func_code.py)."""
-    try:
-        return bool(fn.check_call_in_cache(name, version, config))
+    try:  # joblib's check_call_in_cache, with the arguments' hash remembered (see _call_id)
+        return bool(fn._is_in_cache_and_valid(_call_id(fn, name, version, config)))
     except OSError:
         return False
 
