@@ -78,7 +78,8 @@ def page_imports(path: Path) -> list[str]:
 def modules_to_warm() -> list[str]:
     """What the pages will import, in the order a student meets them: per page (navigation order)
     its own imports and its phenomenon's modules (torch comes with the first that needs it), then
-    talk mode's, then torch in case no page pulled it in. Names that are not modules (a class
+    talk mode's, then torch in case no page pulled it in; Altair first, which every page's charts
+    need and no module imports at its top. Names that are not modules (a class
     imported from a module) are skipped when warmed."""
     names = []
     for p in available():
@@ -86,6 +87,7 @@ def modules_to_warm() -> list[str]:
         package = importlib.import_module(f"{PHENOMENA_PACKAGE}.{p.name}")
         names += [m.name for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")]
     names += page_imports(PAGES / "talk.py") + ["torch"]
+    names.insert(0, "altair")  # the charts modules load it on their first chart (engine.core.lazy)
     return list(dict.fromkeys(names))
 
 
