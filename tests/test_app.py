@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 TIMEOUT = 120
@@ -227,3 +228,45 @@ def test_the_warm_up_starts_no_import_while_a_page_runs():
         assert not done.is_set()  # a page is running: the warm-up waits
     waiter.join(5)
     assert done.is_set()
+
+
+def test_the_collector_is_paused_during_import_phases_and_back_on_after_the_last(monkeypatch):
+    """ui.collector: off inside a phase, shared by nested and concurrent phases, on again (with what
+    was loaded frozen) when the last one ends, also when it ends with an exception; the first run
+    of the app pauses it, later runs do not."""
+    import gc
+    import threading
+
+    from ui import collector
+
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    inner_started, inner_may_end = threading.Event(), threading.Event()
+
+    def other_phase():
+        with collector.paused():
+            inner_started.set()
+            inner_may_end.wait(10)
+
+    try:
+        with collector.paused():
+            assert not gc.isenabled()
+            thread = threading.Thread(target=other_phase)
+            thread.start()
+            inner_started.wait(10)
+            kept = [[i] for i in range(1000)]  # objects that live on, as a module's would
+        assert not gc.isenabled()  # the other thread's phase still runs
+        inner_may_end.set()
+        thread.join(10)
+        assert gc.isenabled() and gc.get_freeze_count() >= frozen + len(kept)
+        with pytest.raises(RuntimeError), collector.paused():
+            raise RuntimeError("an import failed")
+        assert gc.isenabled()
+        monkeypatch.setattr(collector, "_first_run_seen", False)
+        with collector.paused_on_first_run():
+            assert not gc.isenabled()
+        with collector.paused_on_first_run():
+            assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()
