@@ -270,3 +270,40 @@ def test_the_collector_is_paused_during_import_phases_and_back_on_after_the_last
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+def test_the_warm_up_yields_to_a_page_inside_a_long_import_and_never_deadlocks(tmp_path, monkeypatch):
+    """Inside one long import the warm-up waits before each submodule while a page runs; a page
+    that needs the module being warmed waits for it, and the warm-up then goes on for it."""
+    import sys
+    import threading
+    import time
+
+    from ui import warm
+
+    package = tmp_path / "slowpkg_warm"
+    package.mkdir()
+    subs = ["a", "b", "c", "d"]
+    (package / "__init__.py").write_text(f"from . import {', '.join(subs)}\n")
+    for sub in subs:
+        (package / f"{sub}.py").write_text("import time\ntime.sleep(0.2)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(warm, "modules_to_warm", lambda: ["slowpkg_warm"])
+    thread = threading.Thread(target=warm.warm, daemon=True)
+    try:
+        thread.start()
+        deadline = time.monotonic() + 10
+        while "slowpkg_warm.a" not in sys.modules and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with warm.foreground():  # a page starts while the warm-up is inside slowpkg_warm.a
+            time.sleep(0.8)  # unpaused, b, c and d would be loaded by now
+            assert "slowpkg_warm.c" not in sys.modules, "the warm-up did not yield to the page"
+            start = time.monotonic()
+            import slowpkg_warm  # the page needs it: the warm-up must finish it, not wait for the page
+
+            assert time.monotonic() - start < 5 and slowpkg_warm.d is not None
+        thread.join(10)
+        assert not thread.is_alive()
+    finally:
+        for name in [m for m in sys.modules if m.startswith("slowpkg_warm")]:
+            del sys.modules[name]
