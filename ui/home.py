@@ -142,7 +142,7 @@ def _cell(text: Any) -> str:
     return html.escape(str(text), quote=False).replace("|", "&#124;").replace("\n", " ")
 
 
-def _ours(row: pd.Series, scale: str) -> str:
+def _ours(row: dict[str, Any], scale: str) -> str:
     """The status, then our number with its unit (the claim's unit, as the paper's column)."""
     status = row[f"status ({scale})"]
     words = _cell(row.get(f"words ({scale})", status) or status).replace("[", "(").replace("]", ")")
@@ -169,7 +169,7 @@ def _claims_markdown(board: pd.DataFrame) -> str:
             "|---" * (len(claims.SCALES) + 2) + "|",
         ]
         last_setup = None
-        for _, row in group.iterrows():
+        for row in group.to_dict("records"):  # dicts: iterrows built a Series per row (0.1 s a visit)
             claim = _cell(row["claim"])
             if row["note"]:
                 note = row["note"] if len(row["note"]) <= 240 else row["note"][:237] + "..."
