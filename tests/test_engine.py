@@ -504,3 +504,29 @@ def test_remembered_config_hashes_equal_joblibs_and_tell_types_apart():
     assert len(set(texts)) == len(texts)
     assert _plain_text({"a": np.float64(1.0)}) is None and _plain_text({1: 2}) is None
     assert entry_key("exp.x", 3, {"a": np.float64(1.0)}) == joblib.hash(["exp.x", 3, {"a": np.float64(1.0)}])
+
+
+def test_an_unchanged_entry_is_not_read_again_and_a_changed_one_always_is(fresh_cache, monkeypatch):
+    """engine.core.entry_memo: a hit whose file is unchanged since it was written or read is served
+    without reading it (and a caller's edit of its frame never reaches the next reader); a file
+    changed in place, even to the same size, is read and checked again."""
+    from engine.core.cache import ParquetStore
+
+    reads = []
+    original = ParquetStore.load_item
+    monkeypatch.setattr(
+        ParquetStore, "load_item", lambda self, *a, **k: reads.append(1) or original(self, *a, **k)
+    )
+    first = engine.run("linear_ae.dynamics", SMALL)  # computed and stored: remembered as written
+    again = engine.run("linear_ae.dynamics", SMALL)
+    assert again.attrs["cache"] == "hit" and reads == []
+    again["step"] = -1  # the caller's copy
+    pd.testing.assert_frame_equal(engine.run("linear_ae.dynamics", SMALL), first)
+    path = _entry_file(fresh_cache, "linear_ae.dynamics")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte: same size, same inode
+    path.write_bytes(bytes(data))
+    after = engine.run("linear_ae.dynamics", SMALL)
+    assert reads == [1]  # read and checked again (this byte may not touch the data: then a hit)
+    assert after.attrs["cache"] in ("hit", "recomputed (corrupt entry)")
+    pd.testing.assert_frame_equal(after, first)

@@ -54,7 +54,7 @@ from typing import Any
 import joblib
 from joblib._store_backends import FileSystemStoreBackend
 
-from . import journal
+from . import entry_memo, journal
 from .cached_call import compute_cached
 from .compute import compute_entry
 from .decoding import DecodeRefused
@@ -173,6 +173,7 @@ def clear_memo() -> None:
     next use looks for interrupted imports again."""
     _FUNCS.clear()
     _RECOVERED.clear()
+    entry_memo.forget_all()
 
 
 def recover_imports() -> list[str]:
@@ -376,12 +377,37 @@ def _is_current(fn, name: str, version: int, config: dict[str, Any]) -> bool:
 
 
 def _load_checked(fn, name: str, version: int, config: dict[str, Any]) -> dict[str, Any] | None:
-    """Load an entry known to be in ``fn``'s store; None if unreadable, damaged or in the wrong slot."""
+    """Load an entry known to be in ``fn``'s store; None if unreadable, damaged or in the wrong slot.
+    An entry read or written before, whose file is unchanged since, is not read again
+    (:mod:`engine.core.entry_memo`)."""
+    call_id, key = _call_id(fn, name, version, config), entry_key(name, version, config)
+    path = _entry_path(fn, call_id)
+    seen = entry_memo.identity(path)
+    known = entry_memo.recall(path, key, seen)
+    if known is not None:
+        return known
     try:
-        entry = fn.store_backend.load_item(_call_id(fn, name, version, config))
+        entry = fn.store_backend.load_item(call_id)
     except Exception:  # truncated, not Parquet, over a limit, not a regular file: all mean corrupt
         return None
-    return entry if entry_is_valid(entry, entry_key(name, version, config)) else None
+    if not entry_is_valid(entry, key):
+        return None
+    entry_memo.remember(path, key, seen, entry)
+    return entry
+
+
+def _reads_back_as_is(frame) -> bool:
+    """Whether the stored file reads back as this frame: a computed entry is already normalised
+    through Parquet, an imported one is as read; only a frame with its own index (an imported table
+    that kept one) is stored without it."""
+    index = frame.index
+    return (
+        type(index).__name__ == "RangeIndex" and index.start == 0 and index.step == 1 and index.name is None
+    )
+
+
+def _entry_path(fn, call_id: tuple[str, str]) -> str:
+    return os.path.join(fn.store_backend.location, *call_id, ENTRY_FILE)
 
 
 def store(
@@ -407,10 +433,14 @@ def store(
         raise ValueError(f"refusing to store an invalid entry, or one bound to another key, for {name}")
     fn = cached_function(name)
     _in_cache(fn, name, version, config)  # lets joblib write its func_code.py first, if missing
+    call_id = _call_id(fn, name, version, config)
     if staged is None:
-        fn.store_backend.dump_item(_call_id(fn, name, version, config), entry)
+        fn.store_backend.dump_item(call_id, entry)
     else:
-        fn.store_backend.place_item(_call_id(fn, name, version, config), staged)
+        fn.store_backend.place_item(call_id, staged)
+    if _reads_back_as_is(entry["frame"]):  # then the next read of the file gives this very entry
+        path = _entry_path(fn, call_id)
+        entry_memo.remember(path, key, entry_memo.identity(path), entry)
     write_index(name, version, config, entry)
 
 
