@@ -19,7 +19,7 @@ from collections import OrderedDict
 from typing import Any
 
 MAX_ENTRIES = 1024
-MAX_BYTES = 256 * 2**20  # the frames' memory, as pandas counts it
+MAX_BYTES = 256 * 2**20  # the frames' memory, counted as 8 bytes a cell
 
 _lock = threading.Lock()
 _entries: OrderedDict[tuple[str, str], tuple[tuple, int, dict[str, Any]]] = OrderedDict()
@@ -55,7 +55,8 @@ def remember(path: str | os.PathLike, key: str, seen: tuple | None, entry: dict[
     global _bytes
     if seen is None:
         return
-    size = int(entry["frame"].memory_usage(index=True, deep=False).sum())
+    frame = entry["frame"]
+    size = 8 * len(frame) * max(1, frame.shape[1])  # about; pandas' own count of text columns is slow
     if size > MAX_BYTES // 4:
         return
     slot = (os.fspath(path), key)
