@@ -186,3 +186,66 @@ def test_the_report_of_one_phenomenon_passes_the_lint_and_has_latex(quick_cache,
     tex = summary.latex.read_text()
     assert "\\includegraphics" in tex and ".pdf}" in tex and "\\input{tables/table-01.tex}" in tex
     assert (tmp_path / "r" / "tables" / "table-01.tex").read_text().startswith("\\begin{tabular}")
+
+
+def _affine_measure(calls: list):
+    """A stand-in for Vega's layout: the picture is 120 px of axes and legends plus the views."""
+
+    def measure(spec):
+        calls.append(1)
+        views = figure_layout.views(spec)
+        width = 120 + sum(float(v["width"]) for v in views[:1])
+        height = 80 + sum(float(v["height"]) for v in views[:1]) + (40 if "title" in spec else 0)
+        return width, height
+
+    return measure
+
+
+SIMPLE = {"title": "t", "mark": "line", "width": 300, "height": 200, "data": {"values": [{"x": 1, "y": 2}]}}
+
+
+def test_a_remembered_fit_is_confirmed_with_one_layout_and_a_wrong_one_refitted():
+    target = figure_layout.REPORT
+    calls: list = []
+    full = figure_layout.fit(SIMPLE, target, _affine_measure(calls))
+    assert len(calls) >= 4  # without a hint: measured several times
+    factors = full["usermeta"]["fit_factors"]
+    calls.clear()
+    again = figure_layout.fit(SIMPLE, target, _affine_measure(calls), hint=tuple(factors))
+    assert len(calls) == 1 and again == full
+    calls.clear()
+    wrong = figure_layout.fit(SIMPLE, target, _affine_measure(calls), hint=(0.2, 3.0))
+    assert len(calls) > 1
+    width, height = _affine_measure([])(wrong)
+    assert abs(width - target.width) <= 2 and abs(height - target.height) <= 2
+
+
+def test_fit_hints_live_in_the_cache_and_a_damaged_file_is_ignored(tmp_path, monkeypatch):
+    import json
+    import os
+
+    from engine.present import fit_hints
+
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
+    fit_hints.remember("k1", [1.5, 0.75])
+    assert fit_hints.recall("k1") == (1.5, 0.75) and fit_hints.recall("k2") is None
+    path = tmp_path / fit_hints.FILE
+    for damaged in (
+        b"not json",
+        b"[1, 2]",
+        json.dumps({"k1": [1e9, 1]}).encode(),
+        json.dumps({"k1": "x"}).encode(),
+    ):
+        path.write_bytes(damaged)
+        assert fit_hints.recall("k1") is None  # ignored: a normal fit follows
+    path.unlink()
+    os.mkfifo(path)  # a FIFO where the file belongs: not read (no hang), then replaced by a file
+    assert fit_hints.recall("k1") is None
+    fit_hints.remember("k1", [1.0, 1.0])
+    assert not path.is_fifo() and fit_hints.recall("k1") == (1.0, 1.0)
+    path.unlink()
+    fit_hints.remember("k1", [float("nan"), 1.0])  # not a factor fit() makes: not kept
+    assert not path.exists()
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "absent"))
+    fit_hints.remember("k1", [1.0, 1.0])  # no cache folder is made for a hint
+    assert not (tmp_path / "absent").exists()

@@ -306,12 +306,16 @@ def keeps_aspect(spec: dict[str, Any]) -> bool:
     return bool((spec.get("usermeta") or {}).get("keep_aspect"))
 
 
-def fit(spec: dict[str, Any], target: Target, measure) -> dict[str, Any]:
+def fit(
+    spec: dict[str, Any], target: Target, measure, hint: tuple[float, float] | None = None
+) -> dict[str, Any]:
     """A copy of ``spec`` whose picture is ``target.width`` x ``target.height`` CSS pixels.
 
     ``measure(spec) -> (width, height)`` renders the picture's size (Vega's scenegraph). The
     picture's size is affine in the views' size factors; two measurements solve for them, a third
     corrects the estimate where the layout is not exactly affine (legend rows, tick counts).
+    ``hint``: the size factors that fitted this spec before; one measurement confirms them (else
+    the fit runs as without). The factors used are in ``usermeta.fit_factors`` of the result.
     """
     spec = copy.deepcopy(spec)
     _strip_sizes(spec)
@@ -326,12 +330,30 @@ def fit(spec: dict[str, Any], target: Target, measure) -> dict[str, Any]:
     default_h = max(40.0, target.height * 0.6 / max(1, len(found) // columns or 1))
     bases = [(_base_size(v, "width", default_w), _base_size(v, "height", default_h)) for v in found]
 
+    used = [1.0, 1.0]
+
     def sized(fx: float, fy: float) -> tuple[float, float]:
         for view, (w0, h0) in zip(found, bases):
             view["width"], view["height"] = _scaled(w0, fx), _scaled(h0, fy)
+        used[:] = [fx, fy]
         return measure(spec)
 
+    def done() -> dict[str, Any]:
+        spec.setdefault("usermeta", {})["fit_factors"] = [float(used[0]), float(used[1])]
+        return spec
+
     uniform = keeps_aspect(spec)
+
+    def close(w: float, h: float, goal_w: float, goal_h: float) -> bool:
+        return (
+            abs(w - goal_w) <= 2
+            and abs(h - goal_h) <= 2
+            or uniform
+            and (abs(w - goal_w) <= 2 or abs(h - goal_h) <= 2)
+        )
+
+    if hint is not None and close(*sized(*hint), target.width, target.height):
+        return done()
     # The top-level title is wrapped to the target's width; measured apart, it cannot hide the
     # plots' share of the width (a title wider than the plots would make the width look fixed).
     title = spec.pop("title", None)
@@ -351,16 +373,11 @@ def fit(spec: dict[str, Any], target: Target, measure) -> dict[str, Any]:
         w, h = sized(fx, fy)
         xs.append((fx, w))
         ys.append((fy, h))
-        if (
-            abs(w - goal_w) <= 2
-            and abs(h - goal_h) <= 2
-            or uniform
-            and (abs(w - goal_w) <= 2 or abs(h - goal_h) <= 2)
-        ):
+        if close(w, h, goal_w, goal_h):
             break
     if title is not None:
         spec["title"] = title
-    return spec
+    return done()
 
 
 def _next_factor(points: list[tuple[float, float]], goal: float) -> float:
@@ -375,8 +392,11 @@ def _next_factor(points: list[tuple[float, float]], goal: float) -> float:
     return min(20.0, max(0.05, f2 + (goal - s2) / slope))
 
 
-def for_target(spec: dict[str, Any], target: Target, measure) -> dict[str, Any]:
-    """The spec drawn for ``target``: its theme, text that fits, and an explicit size."""
+def for_target(
+    spec: dict[str, Any], target: Target, measure, hint: tuple[float, float] | None = None
+) -> dict[str, Any]:
+    """The spec drawn for ``target``: its theme, text that fits, and an explicit size (``hint``:
+    see :func:`fit`)."""
     spec = copy.deepcopy(spec)
     config = spec.setdefault("config", {})
     for section, values in text_sizes(target.font).items():
@@ -390,7 +410,7 @@ def for_target(spec: dict[str, Any], target: Target, measure) -> dict[str, Any]:
     _wrap_titles(spec, target.width, target.font)
     _place_legends(spec, target.width, target.font)
     _wrap_axis_titles(spec, target.width * 0.8 / _columns_of(spec), target.height * 0.6, target.font)
-    return fit(spec, target, measure)
+    return fit(spec, target, measure, hint)
 
 
 def _keep_talk_series(spec: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ from engine.core.experiment import Progress
 from engine.core.runner import get_experiment, is_cached, run
 from engine.core.validation import ConfigError
 from engine.present import figure_layout as layout
+from engine.present import fit_hints
 
 FORMATS = ("png", "svg", "pdf", "csv")
 CHART_FORMATS = ("png", "svg", "pdf")
@@ -194,10 +195,20 @@ def _remember(store: OrderedDict, key: str, make):
 
 
 def sized_spec(chart: Any, target: layout.Target) -> dict[str, Any]:
-    """The chart fitted to ``target`` (a file or a slide): explicit sizes, the target's type."""
+    """The chart fitted to ``target`` (a file or a slide): explicit sizes, the target's type.
+
+    The size factors that fitted a spec are kept in the cache folder (:mod:`.fit_hints`), so the
+    same figure exported again (a report rebuilt, a talk redrawn) is confirmed with one layout
+    instead of fitted with five to seven."""
     spec = _merge_config(_spec(chart), LAB_CONFIG)
     key = _digest(spec, target)
-    return _remember(_FITTED, key, lambda: layout.for_target(spec, target, measure))
+
+    def fitted() -> dict[str, Any]:
+        out = layout.for_target(spec, target, measure, fit_hints.recall(key))
+        fit_hints.remember(key, out.get("usermeta", {}).get("fit_factors"))
+        return out
+
+    return _remember(_FITTED, key, fitted)
 
 
 def file_spec(chart: Any, size: FileSize = REPORT_SIZE) -> dict[str, Any]:
