@@ -2,7 +2,7 @@
 on a freshly started server with an empty cache, the way ``make run`` starts it.
 
     .venv/bin/python benchmarks/bench_browser.py [--runs 3] [--pages ntk,smoothing] [--think 2]
-        [--idle 30] [--root PATH] [--out benchmarks/results]
+        [--idle 30] [--root PATH] [--compare OTHER_CHECKOUT] [--out benchmarks/results]
 
 Each run starts a new ``streamlit run app.py`` (the repository's own ``.streamlit/config.toml``:
 only port, address and headless are set on the command line) with a new empty cache folder, opens
@@ -356,6 +356,28 @@ def markdown(table: list[dict], runs: list[dict], args) -> str:
     return "\n".join(lines) + "\n"
 
 
+def paired(runs: list[dict], others: list[dict]) -> str:
+    """Per measurement: the median over runs of (this run's seconds / the other checkout's run of
+    the same turn), and both medians."""
+    lines = [
+        "| what | page | this (median s) | other (median s) | median ratio of pairs |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    keyed = [{(r["what"], r.get("page", "")): r["seconds"] for r in run["rows"]} for run in runs]
+    other_keyed = [{(r["what"], r.get("page", "")): r["seconds"] for r in run["rows"]} for run in others]
+    for key in keyed[0] if keyed else []:
+        pairs = [(a[key], b[key]) for a, b in zip(keyed, other_keyed) if key in a and key in b]
+        pairs = [(x, y) for x, y in pairs if x == x and y == y and y > 0]
+        if not pairs:
+            continue
+        ratio = statistics.median(x / y for x, y in pairs)
+        lines.append(
+            f"| {key[0]} | {key[1]} | {statistics.median(x for x, _ in pairs):.2f} "
+            f"| {statistics.median(y for _, y in pairs):.2f} | {ratio:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="fresh servers to measure (medians over them)")
@@ -365,6 +387,13 @@ def main() -> int:
     )
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle-CPU measurement (0: none)")
     parser.add_argument("--root", default=str(ROOT), help="the checkout to serve (default: this one)")
+    parser.add_argument(
+        "--compare",
+        default="",
+        help="a second checkout (say, before a change), measured in turns with --root: run 1 of each, "
+        "then run 2 of each, ...; a paired table follows (on a machine whose speed drifts, pairs taken "
+        "a minute apart compare better than two separate sessions)",
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the tables")
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():  # `make bench` goes on with the other benchmarks
@@ -378,16 +407,29 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-browser-logs-"))
-    runs = []
+    runs, other_runs = [], []
+    other = Path(args.compare).resolve() if args.compare else None
     for number in range(1, args.runs + 1):
-        print(f"run {number}/{args.runs} (load average {os.getloadavg()[0]:.2f}), root {root}", flush=True)
-        runs.append(one_run(root, pages, args.think, args.idle if number == args.runs else 0.0, log_dir))
+        for checkout, into in ((root, runs), (other, other_runs)):
+            if checkout is None:
+                continue
+            print(
+                f"run {number}/{args.runs} (load average {os.getloadavg()[0]:.2f}), root {checkout}",
+                flush=True,
+            )
+            idle = args.idle if number == args.runs else 0.0
+            into.append(one_run(checkout, pages, args.think, idle, log_dir))
     table = summarise(runs)
     stem = out / f"browser-{time.strftime('%Y-%m-%d-%H%M')}"
     text = markdown(table, runs, args)
+    if other is not None:
+        text += f"\n### {other} (the same runs' turns)\n\n" + markdown(
+            summarise(other_runs), other_runs, args
+        )
+        text += f"\n### Paired: {root.name} against {other.name}\n\n" + paired(runs, other_runs)
     stem.with_suffix(".md").write_text(text)
     stem.with_suffix(".json").write_text(
-        json.dumps({"args": vars(args), "table": table, "runs": runs}, indent=1)
+        json.dumps({"args": vars(args), "table": table, "runs": runs, "compare_runs": other_runs}, indent=1)
     )
     print("\n" + text + f"\nwrote {stem}.md and .json; server logs in {log_dir}")
     return 0
