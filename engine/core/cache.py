@@ -569,6 +569,17 @@ def _delete(folder: Path) -> None:
     shutil.rmtree(trash)
 
 
+def _being_created(root: Path) -> bool:
+    """A root that holds nothing but (perhaps) its marker being written: the lab is creating it
+    (``lab_folder`` makes the folder, then marks it) and there is nothing to clear. Anything else
+    without the marker is refused as before."""
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return False
+    return not _root_is_lab(root) and all(n.startswith(MARKER) for n in names)
+
+
 def clear_report(name: str | None = None) -> tuple[list[str], list[str]]:
     """Delete one experiment's cache folder, or every folder the lab marked; return (cleared, skipped).
 
@@ -578,7 +589,7 @@ def clear_report(name: str | None = None) -> tuple[list[str], list[str]]:
     """
     root = cache_dir()
     clear_memo()
-    if not root.exists():
+    if not root.exists() or _being_created(root):
         return [], []
     if not _root_is_lab(root):
         raise CacheRefused(
