@@ -60,7 +60,7 @@ from engine.core.entries import (
     frame_to_parquet,
     hashes_remembered,
 )
-from engine.core.experiment import config_from_dict
+from engine.core.experiment import Progress, config_from_dict
 from engine.core.fingerprint import META_FIELD, experiment_fingerprint, short
 from engine.core.journal import sigint_deferred
 from engine.core.registry import get_experiment
@@ -315,25 +315,33 @@ def offered_keys(path: str | Path) -> set[str]:
     return keys
 
 
-def import_bundle(path: str | Path, verify: int = 0) -> int:
+def import_bundle(path: str | Path, verify: int = 0, progress: Progress | None = None) -> int:
     """Verify the whole bundle, then store its current entries in the cache; return how many of its
-    entries are now cached (new, replaced or already there)."""
-    result = import_report(path, verify=verify)
+    entries are now cached (new, replaced or already there). ``progress(fraction, message)``: see
+    :func:`import_report`."""
+    result = import_report(path, verify=verify, progress=progress)
     return result.imported + result.unchanged
 
 
-def import_report(path: str | Path, verify: int = 0, rng: random.Random | None = None) -> ImportResult:
+def import_report(
+    path: str | Path, verify: int = 0, rng: random.Random | None = None, progress: Progress | None = None
+) -> ImportResult:
     """Check everything (see the module docstring), optionally recompute ``verify`` random
-    quick-scale entries, then commit all entries or none. Raises :class:`BundleError` (one line)."""
+    quick-scale entries, then commit all entries or none. Raises :class:`BundleError` (one line).
+    ``progress(fraction, message)`` is called as entries are checked (the first 70 %) and written."""
     with hashes_remembered():  # each frame and key is hashed once: staged, entry made, stored
-        return _import(path, verify, rng)
+        return _import(path, verify, rng, progress or _no_progress)
 
 
-def _import(path: str | Path, verify: int, rng: random.Random | None) -> ImportResult:
+def _no_progress(fraction: float, message: str) -> None:
+    pass
+
+
+def _import(path: str | Path, verify: int, rng: random.Random | None, progress: Progress) -> ImportResult:
     label = short_repr(Path(str(path)).name, 60)
     result = ImportResult()
     try:
-        staged = _stage(Path(path), label, result)
+        staged = _stage(Path(path), label, result, progress)
         _verify(staged, verify, rng or random.Random(), label, result)
     except BundleError:
         raise
@@ -355,11 +363,11 @@ def _import(path: str | Path, verify: int, rng: random.Random | None) -> ImportR
             f"{label} is not a readable bundle ({type(err).__name__}: {short_repr(str(err))}). "
             "Nothing was imported."
         ) from None
-    _commit(staged, label, result)
+    _commit(staged, label, result, progress)
     return result
 
 
-def _stage(path: Path, label: str, result: ImportResult) -> list[Staged]:
+def _stage(path: Path, label: str, result: ImportResult, progress: Progress = _no_progress) -> list[Staged]:
     """Every check, in memory; nothing is written."""
     if not path.is_file():
         raise BundleError(f"{label} is not a readable bundle (no such file). Nothing was imported.")
@@ -374,6 +382,7 @@ def _stage(path: Path, label: str, result: ImportResult) -> list[Staged]:
         if extra:
             raise _refuse(label, f"it holds a member the manifest does not list ({short_repr(extra[0])})")
         for number, item in enumerate(items, 1):
+            progress(0.7 * (number - 1) / max(len(items), 1), f"{label}: checking {number}/{len(items)}")
             name, version, values, key = _check_meaning(item, fmt, number, label)
             if values is None:
                 result.stale.append(f"{name} version {version} (current: {get_experiment(name).version})")
@@ -605,7 +614,9 @@ def _verify(staged: list[Staged], count: int, rng: random.Random, label: str, re
     result.unverified.extend(plan.unverified_lines())
 
 
-def _commit(staged: list[Staged], label: str, result: ImportResult) -> None:
+def _commit(
+    staged: list[Staged], label: str, result: ImportResult, progress: Progress = _no_progress
+) -> None:
     """Store every staged entry, all or nothing (see :mod:`engine.core.journal`).
 
     The entries are first written to a journal in the cache folder (a failure or Ctrl-C there
@@ -627,6 +638,10 @@ def _commit(staged: list[Staged], label: str, result: ImportResult) -> None:
     try:
         journal = cache.begin_import()
         for s, entry, _ in todo:
+            progress(
+                0.7 + 0.3 * len(journal.items) / len(todo),
+                f"{label}: writing {len(journal.items) + 1}/{len(todo)}",
+            )
             journal.stage(s.experiment, s.version, s.config, entry, s.table)
     except Exception as err:
         if journal is not None:

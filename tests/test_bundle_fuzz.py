@@ -384,3 +384,35 @@ def test_a_member_that_keeps_an_index_is_stored_without_it(good, tmp_path):
     assert stored.attrs["cache"] == "hit" and "label" not in stored.columns
     assert isinstance(stored.index, pd.RangeIndex)
     pd.testing.assert_frame_equal(stored.reset_index(drop=True), frame, check_like=False)
+
+
+def test_an_import_reports_its_progress_in_order_and_finishes_it(good):
+    """The load button's bar: fractions never go back, stay in [0, 1], name each entry checked and
+    written, and the import still stores everything (a refused bundle reports and stores nothing)."""
+    path, members = good
+    seen: list[tuple[float, str]] = []
+    assert bundle.import_bundle(path, progress=lambda f, m: seen.append((f, m))) == 2
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[0] >= 0.0 and fractions[-1] <= 1.0
+    assert [m for _, m in seen if "checking" in m] == ["'good.zip': checking 1/2", "'good.zip': checking 2/2"]
+    assert [m for _, m in seen if "writing" in m] == ["'good.zip': writing 1/2", "'good.zip': writing 2/2"]
+
+
+def test_a_throttled_progress_bar_draws_at_most_five_updates_a_second(monkeypatch):
+    from ui import progress
+
+    drawn, clock = [], [100.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+
+    class Bar:
+        def progress(self, fraction, text):
+            drawn.append((fraction, text))
+
+    update = progress.throttled(Bar(), lambda m: f"x: {m}")
+    for step in range(50):  # 50 steps in one second
+        clock[0] += 0.02
+        update(step / 50, f"step {step}")
+    update(1.0, "done")  # the last one is always drawn
+    assert 4 <= len(drawn) <= 7 and drawn[-1] == (1.0, "x: done")
+    update(1.7, "over")
+    assert drawn[-1][0] == 1.0  # clipped to the bar's range

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from engine import bundle
 from engine.core import cache
 from engine.core.registry import BROKEN, available, phenomena
 from engine.present import claims
+
+from .progress import throttled
 
 
 def home_page() -> None:
@@ -107,9 +110,20 @@ def _offer_shipped_results(state: str) -> None:
         help="Imports " + " and ".join(p.name for p in todo) + " (verified hashes, keys and configs; no "
         "pickles). Same as `python -m engine import bundles/<name>.zip`.",
     ):
+        bar = st.progress(0.0, text="Importing the shipped results")
+        update = throttled(bar)
+        sizes = [max(len(bundle.offered_keys(str(path))), 1) for path in todo]  # manifests only: ms
         try:
-            st.session_state["home_imported"] = sum(bundle.import_bundle(path) for path in todo)
+            total = 0
+            for path, before, size in zip(todo, itertools.accumulate([0, *sizes]), sizes):
+
+                def progress(fraction: float, message: str, before=before, size=size) -> None:
+                    update((before + fraction * size) / sum(sizes), message)
+
+                total += bundle.import_bundle(path, progress=progress)
+            st.session_state["home_imported"] = total
         except bundle.BundleError as err:
+            bar.empty()
             st.error(str(err))
             return
         st.rerun()  # the button, the scoreboard and the sidebar's count now see the new results

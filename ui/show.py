@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import statistics
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -20,11 +19,11 @@ from engine.core.experiment import config_to_dict
 from engine.core.validation import ConfigError
 from engine.present import figures
 
+from .progress import throttled
 from .sidebar import device, scale
 
 log = logging.getLogger("phenomena.ui")
 SHOW_ESTIMATE_FROM_S = 2.0  # a slider position estimated to take longer says so while it computes
-PROGRESS_INTERVAL_S = 0.2  # the least time between two progress-bar updates sent to the browser
 
 
 def run(
@@ -56,15 +55,7 @@ def run(
         )
         bar = st.progress(0.0, text=f"{name}: computing{eta}" if eta else f"{name}: looking in the cache")
 
-        last = [0.0]
-
-        def progress(fraction: float, message: str) -> None:
-            # At most about five updates a second: each one is a message the browser draws, on the
-            # same two cores as the computation (a quick run reports 20-50 steps in a second).
-            now = time.monotonic()
-            if now - last[0] >= PROGRESS_INTERVAL_S or fraction >= 1.0:
-                last[0] = now
-                bar.progress(fraction, text=(f"{name}: {message}" if message else name) + eta)
+        progress = throttled(bar, lambda message: (f"{name}: {message}" if message else name) + eta)
 
         frame = engine.run(name, overrides or None, preset="quick", device=device(), progress=progress)
         bar.empty()
