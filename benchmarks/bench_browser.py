@@ -42,19 +42,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(ROOT / "tests"))
+
+# The browser the tests drive, with the same flags; the server is started here, not with the tests'
+# running_app, because the bench must start it as `make run` does (the repository's own config).
+from app_server import CHROMIUM, CHROMIUM_FLAGS, free_port, stop, wait_healthy  # noqa: E402
+
 TIMEOUT_S = 120.0  # one measurement's limit: the run stops there (a screenshot is kept), the next goes on
 TARGETS = {  # seconds (issue 19; warm: "< 0.5 s of work"); a slider move has none of its own
     "home, first visit": 3.0,
@@ -89,12 +85,6 @@ def load1() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def server(root: Path, cache: Path, log: Path):
     """A fresh ``streamlit run app.py`` on a free port: yields (url, process, seconds to healthy)."""
@@ -112,21 +102,10 @@ def server(root: Path, cache: Path, log: Path):
         proc = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
-            while True:
-                try:
-                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.perf_counter() - start > 120:
-                        raise RuntimeError(f"streamlit did not start; see {log}") from None
-                    time.sleep(0.05)
+            wait_healthy(url, proc, log, timeout=120, poll=0.05)
             yield url, proc, time.perf_counter() - start
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
 
 
 class Finishes:

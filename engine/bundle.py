@@ -367,7 +367,7 @@ def _import(path: str | Path, verify: int, rng: random.Random | None, progress: 
     return result
 
 
-def _stage(path: Path, label: str, result: ImportResult, progress: Progress = _no_progress) -> list[Staged]:
+def _stage(path: Path, label: str, result: ImportResult, progress: Progress) -> list[Staged]:
     """Every check, in memory; nothing is written."""
     if not path.is_file():
         raise BundleError(f"{label} is not a readable bundle (no such file). Nothing was imported.")
@@ -614,9 +614,7 @@ def _verify(staged: list[Staged], count: int, rng: random.Random, label: str, re
     result.unverified.extend(plan.unverified_lines())
 
 
-def _commit(
-    staged: list[Staged], label: str, result: ImportResult, progress: Progress = _no_progress
-) -> None:
+def _commit(staged: list[Staged], label: str, result: ImportResult, progress: Progress) -> None:
     """Store every staged entry, all or nothing (see :mod:`engine.core.journal`).
 
     The entries are first written to a journal in the cache folder (a failure or Ctrl-C there

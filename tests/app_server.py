@@ -68,23 +68,34 @@ def running_app(cache_dir: Path, timeout: float = 120.0):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + timeout
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"streamlit did not start; see {log.name}") from None
-                time.sleep(0.5)
+        wait_healthy(url, proc, log_path, timeout)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log_path: Path, timeout: float, poll: float = 0.5) -> None:
+    """Return once the server at ``url`` answers its health check; RuntimeError (naming the log)
+    when its process ended or ``timeout`` seconds passed first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start; see {log_path}") from None
+            time.sleep(poll)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate a server process, killing it after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 @contextlib.contextmanager

@@ -67,6 +67,7 @@ from .entries import (  # noqa: F401
     frame_digest,
     hash_plain,
     make_entry,
+    reads_back_as_is,
 )
 from .fingerprint import is_current
 from .safe_io import is_regular, read_regular, remove_odd, write_atomic, write_via
@@ -396,16 +397,6 @@ def _load_checked(fn, name: str, version: int, config: dict[str, Any]) -> dict[s
     return entry
 
 
-def _reads_back_as_is(frame) -> bool:
-    """Whether the stored file reads back as this frame: a computed entry is already normalised
-    through Parquet, an imported one is as read; only a frame with its own index (an imported table
-    that kept one) is stored without it."""
-    index = frame.index
-    return (
-        type(index).__name__ == "RangeIndex" and index.start == 0 and index.step == 1 and index.name is None
-    )
-
-
 def _entry_path(fn, call_id: tuple[str, str]) -> str:
     return os.path.join(fn.store_backend.location, *call_id, ENTRY_FILE)
 
@@ -438,7 +429,7 @@ def store(
         fn.store_backend.dump_item(call_id, entry)
     else:
         fn.store_backend.place_item(call_id, staged)
-    if _reads_back_as_is(entry["frame"]):  # then the next read of the file gives this very entry
+    if reads_back_as_is(entry["frame"]):  # then the next read of the file gives this very entry
         path = _entry_path(fn, call_id)
         entry_memo.remember(path, key, entry_memo.identity(path), entry)
     write_index(name, version, config, entry)

@@ -268,6 +268,15 @@ def _without_index(table: pa.Table) -> bool:
         return False
 
 
+def reads_back_as_is(frame: pd.DataFrame) -> bool:
+    """Whether the file :func:`entry_to_bytes` writes for this frame reads back as this very frame:
+    a computed entry is already normalised through Parquet and an imported one is as read; only a
+    frame with an index of its own (an imported table that kept one, see :func:`_without_index`) is
+    stored without it."""
+    index = frame.index
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1 and index.name is None
+
+
 def entry_from_bytes(data: bytes) -> dict[str, Any]:
     """Parse :func:`entry_to_bytes`' output; raises ValueError when the header is missing or malformed
     or the frame is over a decoded-size limit (checked before any column is expanded)."""
