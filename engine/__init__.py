@@ -3,27 +3,72 @@
 >>> import engine
 >>> frame = engine.run("linear_ae.dynamics")            # the quick preset's default
 >>> engine.is_cached("linear_ae.dynamics", {"k": 6})     # a dict overrides the preset's fields
+
+The names below load on first use: ``import engine`` itself imports nothing heavy, so that
+``python -m engine figure`` can start its drawing helper before pandas loads
+(:mod:`engine.present.vl_helper`).
 """
 
 from __future__ import annotations
 
-from engine.core.experiment import Claim, Cost, Experiment, RunContext, config_from_dict, config_to_dict
-from engine.core.runner import (
-    RunError,
-    experiments,
-    get_experiment,
-    is_cached,
-    load_cached,
-    resolve_config,
-    run,
-)
-from engine.core.validation import ConfigError
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for editors and type checkers; at run time see __getattr__
+    from engine.core.experiment import (
+        Claim,
+        Cost,
+        Experiment,
+        RunContext,
+        config_from_dict,
+        config_to_dict,
+    )
+    from engine.core.runner import (
+        RunError,
+        experiments,
+        get_experiment,
+        is_cached,
+        load_cached,
+        resolve_config,
+        run,
+    )
+    from engine.core.validation import ConfigError
+
+_HOMES = {
+    "engine.core.experiment": (
+        "Claim",
+        "Cost",
+        "Experiment",
+        "RunContext",
+        "config_from_dict",
+        "config_to_dict",
+    ),
+    "engine.core.runner": (
+        "RunError",
+        "experiments",
+        "get_experiment",
+        "is_cached",
+        "load_cached",
+        "resolve_config",
+        "run",
+    ),
+    "engine.core.validation": ("ConfigError",),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 
 def __getattr__(name: str):
-    if name == "EXPERIMENTS":  # lazy: importing engine must not import every phenomenon
-        return experiments()
-    raise AttributeError(name)
+    if name == "EXPERIMENTS":  # every phenomenon's registry: loaded when asked for
+        return __getattr__("experiments")()
+    if name not in _HOME_OF:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME_OF[name]), name)
+    globals()[name] = value  # the next access is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 __all__ = [

@@ -429,15 +429,19 @@ def test_a_cache_hit_never_asks_torch_for_devices(fresh_cache):
 def test_numpy_science_computes_without_asking_torch_for_devices(fresh_cache):
     """``device='auto'`` is resolved when a computation first reads ``ctx.device``: an experiment
     whose science is numpy (generalization) never imports torch (2 s of a page's first view), and
-    its entry says it ran on the CPU; a torch experiment resolves it as before."""
+    its entry says it ran on the CPU; a torch experiment resolves it as before. Nor does the
+    generalization page's first view load scipy.stats (0.9 s; ``scipy.special`` has the quantile)."""
     from module_probe import modules_after
 
     code = (
         "import engine\n"
         "frame = engine.run('generalization.nk', {'m_values': [32, 64], 'seeds': 1}, device='auto')\n"
         "assert frame.attrs['cache'] == 'computed' and frame.attrs['device'] == 'cpu', frame.attrs\n"
+        "engine.run('generalization.linear', {'n_values': [50, 100], 'seeds': 1}, device='auto')\n"
     )
-    assert "torch" not in modules_after(code, {cache.ENV_VAR: str(fresh_cache)})
+    loaded = modules_after(code, {cache.ENV_VAR: str(fresh_cache)})
+    assert "torch" not in loaded and "scipy.stats" not in loaded
+    assert "scipy.special" in loaded  # the probe sees scipy's modules: the science did run
     asked = []
     ctx = RunContext(device=lambda: asked.append(1) or "cuda")
     assert ctx.device_used == "cpu" and not asked  # not chosen yet: nothing read it

@@ -32,6 +32,7 @@ from engine.core.runner import get_experiment, is_cached, run
 from engine.core.validation import ConfigError
 from engine.present import figure_layout as layout
 from engine.present import fit_hints
+from engine.present.vl_helper import converter
 
 FORMATS = ("png", "svg", "pdf", "csv")
 CHART_FORMATS = ("png", "svg", "pdf")
@@ -143,8 +144,7 @@ def _fonts() -> None:
     global _FONTS_READY
     if _FONTS_READY:
         return
-    import vl_convert
-
+    vl_convert = converter()
     try:
         import font_source_sans_pro
     except ImportError:  # the renderer falls back along the font stack (Helvetica, Arial, sans-serif)
@@ -159,19 +159,20 @@ def _fonts() -> None:
     _FONTS_READY = True
 
 
-def _vl_kwargs(spec: dict[str, Any]) -> dict[str, Any]:
-    import vl_convert
+_VEGALITE_VERSIONS: list[str] = []
 
+
+def _vl_kwargs(spec: dict[str, Any]) -> dict[str, Any]:
+    if not _VEGALITE_VERSIONS:
+        _VEGALITE_VERSIONS.extend(converter().get_vegalite_versions())
     version = _vega_lite_version(spec)
-    return {"vl_version": version} if version and version in vl_convert.get_vegalite_versions() else {}
+    return {"vl_version": version} if version and version in _VEGALITE_VERSIONS else {}
 
 
 def measure(spec: dict[str, Any]) -> tuple[float, float]:
     """The whole picture's width and height in CSS pixels, as Vega lays it out."""
-    import vl_convert
-
     _fonts()
-    scene = vl_convert.vegalite_to_scenegraph(spec, **_vl_kwargs(spec))
+    scene = converter().vegalite_to_scenegraph(spec, **_vl_kwargs(spec))
     return float(scene["width"]), float(scene["height"])
 
 
@@ -237,9 +238,8 @@ def render(spec: dict[str, Any], fmt: str, *, dpi: float = REPORT_SIZE.dpi) -> b
 
 
 def _render(spec: dict[str, Any], fmt: str, dpi: float) -> bytes:
-    import vl_convert
-
     _fonts()
+    vl_convert = converter()
     kwargs = _vl_kwargs(spec)
     if fmt == "png":
         return vl_convert.vegalite_to_png(spec, scale=dpi / layout.CSS_PX_PER_INCH, **kwargs)
