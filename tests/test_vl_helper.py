@@ -43,7 +43,9 @@ def test_the_helper_draws_what_this_process_draws(helper):
     vl_helper.converter().register_font_directory(font_source_sans_pro.font_directory)
     here_svg = vl_convert.vegalite_to_svg(SPEC)
     assert vl_helper.converter().vegalite_to_svg(SPEC) == here_svg
-    assert vl_helper.converter().vegalite_to_png(SPEC, scale=2.0) == vl_convert.vegalite_to_png(SPEC, scale=2.0)
+    assert vl_helper.converter().vegalite_to_png(SPEC, scale=2.0) == vl_convert.vegalite_to_png(
+        SPEC, scale=2.0
+    )
     scene = vl_helper.converter().vegalite_to_scenegraph(SPEC)
     assert (scene["width"], scene["height"]) == pytest.approx(
         (vl_convert.vegalite_to_scenegraph(SPEC)["width"], vl_convert.vegalite_to_scenegraph(SPEC)["height"])
