@@ -208,7 +208,7 @@ def test_a_remembered_fit_is_confirmed_with_one_layout_and_a_wrong_one_refitted(
     target = figure_layout.REPORT
     calls: list = []
     full = figure_layout.fit(SIMPLE, target, _affine_measure(calls))
-    assert len(calls) >= 4  # without a hint: measured several times
+    assert len(calls) == 3  # without a hint: (1, 1) without and with the title, then at the guess
     factors = full["usermeta"]["fit_factors"]
     calls.clear()
     again = figure_layout.fit(SIMPLE, target, _affine_measure(calls), hint=tuple(factors))
@@ -218,6 +218,44 @@ def test_a_remembered_fit_is_confirmed_with_one_layout_and_a_wrong_one_refitted(
     assert len(calls) > 1
     width, height = _affine_measure([])(wrong)
     assert abs(width - target.width) <= 2 and abs(height - target.height) <= 2
+
+
+def _bumpy_measure(calls: list):
+    """Like :func:`_affine_measure`, plus a tick label that appears above 400 px of plot width and
+    a legend row below 250 px of height: not affine, so a first guess misses."""
+    affine = _affine_measure(calls)
+
+    def measure(spec):
+        width, height = affine(spec)
+        view = figure_layout.views(spec)[0]
+        return width + (25 if float(view["width"]) > 400 else 0), height + (
+            18 if float(view["height"]) < 250 else 0
+        )
+
+    return measure
+
+
+@pytest.mark.parametrize("spec", [SIMPLE, {k: v for k, v in SIMPLE.items() if k != "title"}])
+def test_a_single_view_is_fitted_with_one_layout_at_the_guess_or_refined(spec):
+    """One view: the second layout is at the guess from its own size, and the result is within
+    2 px of the target either way (affine: confirmed at once; bumpy: the secant goes on); a
+    concatenation takes the general route (two probes, then secant steps)."""
+    target = figure_layout.REPORT
+    for make, most in ((_affine_measure, 3), (_bumpy_measure, 6)):
+        calls: list = []
+        fitted = figure_layout.fit(spec, target, make(calls))
+        width, height = make([])(fitted)
+        assert abs(width - target.width) <= 2 and abs(height - target.height) <= 2, (width, height)
+        title_layouts = int("title" in spec)
+        assert len(calls) <= most - (1 - title_layouts)
+        if make is _affine_measure:
+            assert len(calls) == 2 + title_layouts
+        else:
+            assert len(calls) > 2 + title_layouts  # the guess missed: refined by secant steps
+    pair = {"hconcat": [dict(SIMPLE, title="a"), dict(SIMPLE, title="b")]}
+    calls = []
+    figure_layout.fit(pair, target, _affine_measure(calls))
+    assert len(calls) >= 3  # no guess for a composition: (1, 1), (0.5, 0.5), then secant steps
 
 
 def test_fit_hints_live_in_the_cache_and_a_damaged_file_is_ignored(tmp_path, monkeypatch):

@@ -313,7 +313,9 @@ def fit(
 
     ``measure(spec) -> (width, height)`` renders the picture's size (Vega's scenegraph). The
     picture's size is affine in the views' size factors; two measurements solve for them, a third
-    corrects the estimate where the layout is not exactly affine (legend rows, tick counts).
+    corrects the estimate where the layout is not exactly affine (legend rows, tick counts). One
+    view with sizes in pixels needs one measurement less: its own size is the slope, so the second
+    measurement is at the guess (see :func:`_single_view_guess`), usually the last.
     ``hint``: the size factors that fitted this spec before; one measurement confirms them (else
     the fit runs as without). The factors used are in ``usermeta.fit_factors`` of the result.
     """
@@ -364,8 +366,14 @@ def fit(
         title_height = max(0.0, sized(1.0, 1.0)[1] - h1)
         spec.pop("title")
     goal_w, goal_h = target.width, max(target.height * 0.3, target.height - title_height)
-    w2, h2 = sized(0.5, 0.5)
-    xs, ys = [(0.5, w2), (1.0, w1)], [(0.5, h2), (1.0, h1)]
+    guess = _single_view_guess(spec, bases, (w1, h1), (goal_w, goal_h))
+    probe = guess or (0.5, 0.5)
+    w2, h2 = sized(*probe)
+    if guess is not None and close(w2, h2, goal_w, goal_h):
+        if title is not None:
+            spec["title"] = title
+        return done()
+    xs, ys = [(probe[0], w2), (1.0, w1)], [(probe[1], h2), (1.0, h1)]
     for _ in range(4):  # secant steps; the size is affine in the factor once the plots dominate it
         fx, fy = _next_factor(xs, goal_w), _next_factor(ys, goal_h)
         if uniform:
@@ -378,6 +386,27 @@ def fit(
     if title is not None:
         spec["title"] = title
     return done()
+
+
+def _single_view_guess(
+    spec: dict[str, Any],
+    bases: list[tuple[Any, Any]],
+    size: tuple[float, float],
+    goal: tuple[float, float],
+) -> tuple[float, float] | None:
+    """The size factors that reach ``goal`` from the picture's ``size`` at factors (1, 1) when the
+    spec is one view with sizes in pixels: its picture grows by the view's own width and height per
+    unit of factor (axes, legends and titles stay), so one layout at the guess usually confirms it.
+    None for anything else (a composition, a band scale's step, a factor of 1 already: the
+    secant's two probes then)."""
+    if len(bases) != 1 or any(key in spec for key in COMPOSITE_KEYS) or keeps_aspect(spec):
+        return None
+    guess = []
+    for base, now, want in zip(bases[0], size, goal):
+        if not isinstance(base, (int, float)) or base <= 0:
+            return None
+        guess.append(min(20.0, max(0.05, 1.0 + (want - now) / float(base))))
+    return None if any(abs(f - 1.0) < 1e-3 for f in guess) else (guess[0], guess[1])
 
 
 def _next_factor(points: list[tuple[float, float]], goal: float) -> float:
