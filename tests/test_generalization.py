@@ -74,22 +74,31 @@ def test_wishart_eigenvalues_match_wishart_moments():
         ((1 / eig).sum(1), n / (df - n - 1)),
     ):
         assert abs(stat.mean() - expected) < 5 * stat.std() / math.sqrt(draws)
-    bartlett = np.stack(
-        [np.linalg.eigvalsh((lambda L: L @ L.T)(gn.bartlett_factor(n, df, rng))) for _ in range(draws)]
-    )
-    se = np.sqrt(eig.var(0) / draws + bartlett.var(0) / draws)
-    assert np.all(np.abs(eig.mean(0) - bartlett.mean(0)) < 5 * se)  # each ordered eigenvalue's mean
 
 
-def test_bartlett_factor_has_wishart_moments():
-    """L L^T ~ Wishart_n(df, I): E W = df I, Var W_ii = 2 df, Var W_ij = df. 4000 draws, 5 standard errors."""
-    rng, n, df, draws = np.random.default_rng(1), 4, 12, 4000
-    W = np.stack([(lambda L: L @ L.T)(gn.bartlett_factor(n, df, rng)) for _ in range(draws)])
-    mean, var = W.mean(axis=0), W.var(axis=0)
-    se_mean = np.sqrt(np.where(np.eye(n, dtype=bool), 2 * df, df) / draws)
-    assert np.all(np.abs(mean - df * np.eye(n)) < 5 * se_mean)
-    assert np.allclose(np.diag(var), 2 * df, rtol=0.15)
-    assert np.allclose(var[~np.eye(n, dtype=bool)], df, rtol=0.15)
+def test_nk_sampler_has_the_law_of_explicit_features():
+    """sample_nk's O(m) draw of Z Z^T y (Z (m, D) standard normal) against closed forms and against
+    explicit features, 4000 draws each (m = 6, D = 15): E[Z Z^T y] = D y, Var of a coordinate
+    D (m + 1), y^T Z Z^T y = m chi^2_D (mean m D, variance 2 m^2 D); 5 standard errors."""
+    rng, m, D, draws = np.random.default_rng(1), 6, 15, 4000
+    fast, explicit = [], []
+    for _ in range(draws):
+        s = gn.sample_nk(m, D, rng)
+        fast.append((s.labels * s.gram_y, s.labels @ s.gram_y))  # y_j (Z Z^T y)_j: mean D, sign-free
+        y = rng.choice([-1.0, 1.0], size=m)
+        e = gn.nk_sample_from_features(y, rng.standard_normal((m, D)) * math.sqrt(32.0 / D))
+        explicit.append((e.labels * e.gram_y, e.labels @ e.gram_y))
+    for sample in (fast, explicit):
+        coords = np.stack([c for c, _ in sample])
+        quad = np.array([q for _, q in sample])
+        assert np.all(np.abs(coords.mean(0) - D) < 5 * math.sqrt(D * (m + 1) / draws))
+        assert np.allclose(coords.var(0), D * (m + 1), rtol=0.15)
+        assert abs(quad.mean() - m * D) < 5 * math.sqrt(2 * m * m * D / draws)
+        assert quad.var() == pytest.approx(2 * m * m * D, rel=0.15)
+    # and the margins of the two agree in law: the training margin's noise part, coordinate-wise
+    fast_c, explicit_c = np.stack([c for c, _ in fast]), np.stack([c for c, _ in explicit])
+    se = np.sqrt(fast_c.var(0) / draws + explicit_c.var(0) / draws)
+    assert np.all(np.abs(fast_c.mean(0) - explicit_c.mean(0)) < 5 * se)
 
 
 def test_spiked_spectrum_effective_ranks():
@@ -535,7 +544,7 @@ def test_top_eigenvalue_matches_eigvalsh():
             ),
             "'p' parameter",
         ),
-        (lambda: gn.bartlett_factor(5, 3, np.random.default_rng(0)), "'df' parameter of bartlett_factor"),
+        (lambda: gn.sample_nk(5, 0, np.random.default_rng(0)), "'noise_dim' parameter of sample_nk"),
         (
             lambda: g.wishart_eigenvalues(5, 3, np.random.default_rng(0)),
             "'df' parameter of wishart_eigenvalues",

@@ -18,31 +18,14 @@ from engine.phenomena.generalization.bounds import hoeffding
 from engine.phenomena.generalization.paper import NK_NOISE_VARIANCE
 
 
-def bartlett_factor(n: int, df: int, rng: np.random.Generator) -> np.ndarray:
-    """Lower-triangular L (n, n) with L L^T ~ Wishart_n(df, I_n) (Bartlett's decomposition).
-
-    L_ii = sqrt(chi^2_{df - i}) for i = 0..n-1, L_ij ~ N(0, 1) below the diagonal, 0 above.
-    Equivalent in law to the Cholesky factor of Z Z^T with Z (n, df) standard normal; costs O(n^2).
-    """
-    check_arg("bartlett_factor", "n", n, Interval(int, 1, None))
-    check_arg("bartlett_factor", "df", df, Interval(int, n, None))
-    below = rng.standard_normal(n * (n - 1) // 2)
-    L = np.zeros((n, n))
-    start = 0
-    for i in range(1, n):  # row i holds i normals; a row loop is far cheaper than np.tril's copy
-        L[i, :i] = below[start : start + i]
-        start += i
-    L[np.diag_indices(n)] = np.sqrt(rng.chisquare(df - np.arange(n)))
-    return L
-
-
 @dataclass(frozen=True)
 class NKSample:
-    """A training set in Gram form: labels (m,) in {-1, +1}; gram_factor (m, m) lower-triangular L with
-    X2 X2^T = (32/D) L L^T; noise_dim D."""
+    """A training set through the one product of its noise block that the classifier needs:
+    labels (m,) in {-1, +1}; gram_y (m,) = Z Z^T y with Z = X2 sqrt(D/32) (m, D) standard normal, so
+    X2 X2^T y = (32/D) gram_y; noise_dim D."""
 
     labels: np.ndarray
-    gram_factor: np.ndarray
+    gram_y: np.ndarray
     noise_dim: int
 
     @property
@@ -51,17 +34,28 @@ class NKSample:
 
 
 def sample_nk(m: int, noise_dim: int, rng: np.random.Generator) -> NKSample:
-    """Draw m labelled points (the x2 Gram matrix from Bartlett's decomposition, O(m^2))."""
+    """Draw m labelled points, O(m) whatever D, exact in law.
+
+    With a = Z^T y ~ N(0, m I_D) and each column of Z split along y and across it,
+    Z Z^T y = y |a|^2 / m + sum_k a_k r_k, where r_k = (I - y y^T/m) z_k is independent of a_k; so
+    given a it is N(0, |a|^2 (I - y y^T/m)), and only |a|^2 = m chi^2_D is needed.
+    """
     check_arg("sample_nk", "m", m, Interval(int, 2, None))
+    check_arg("sample_nk", "noise_dim", noise_dim, Interval(int, 1, None))
     labels = rng.choice(np.array([-1.0, 1.0]), size=m)
-    return NKSample(labels, bartlett_factor(m, noise_dim, rng), int(noise_dim))
+    # Step 1: |a|^2 = |Z^T y|^2, a sum of D independent N(0, m) squares.
+    a_sq = m * rng.chisquare(noise_dim)
+    # Step 2: the part across y, N(0, |a|^2 (I - y y^T / m)): a normal vector with its y-component removed.
+    z = rng.standard_normal(m)
+    across = z - labels * (labels @ z) / m
+    return NKSample(labels, labels * (a_sq / m) + math.sqrt(a_sq) * across, int(noise_dim))
 
 
 def nk_sample_from_features(labels: np.ndarray, x2: np.ndarray) -> NKSample:
-    """The Gram form of explicit noise blocks x2 (m, D) ~ N(0, (32/D) I). Reference path."""
+    """The same product from explicit noise blocks x2 (m, D) ~ N(0, (32/D) I). Reference path."""
     m, D = x2.shape
-    L = np.linalg.cholesky(x2 @ x2.T * (D / NK_NOISE_VARIANCE))
-    return NKSample(np.asarray(labels, float), L, D)
+    y = np.asarray(labels, float)
+    return NKSample(y, x2 @ (x2.T @ y) * (D / NK_NOISE_VARIANCE), D)
 
 
 def nk_train_margins(sample: NKSample) -> tuple[np.ndarray, np.ndarray]:
@@ -69,8 +63,8 @@ def nk_train_margins(sample: NKSample) -> tuple[np.ndarray, np.ndarray]:
 
     y_j h(x_j) = 4/m + y_j (1/m) sum_i y_i x2_i . x2_j; on the mirror the x2 part changes sign.
     """
-    m, y, L = sample.m, sample.labels, sample.gram_factor
-    noise_part = y * (L @ (L.T @ y)) * (NK_NOISE_VARIANCE / sample.noise_dim) / m
+    m, y = sample.m, sample.labels
+    noise_part = y * sample.gram_y * (NK_NOISE_VARIANCE / sample.noise_dim) / m
     return 4.0 / m + noise_part, 4.0 / m - noise_part
 
 
@@ -81,8 +75,7 @@ def nk_surrogate_margins(sample: NKSample) -> np.ndarray:
 
 def nk_weight_noise_sq(sample: NKSample) -> float:
     """|w2|^2 = y^T X2 X2^T y / m^2."""
-    lt_y = sample.gram_factor.T @ sample.labels
-    return float(lt_y @ lt_y) * NK_NOISE_VARIANCE / sample.noise_dim / sample.m**2
+    return float(sample.labels @ sample.gram_y) * NK_NOISE_VARIANCE / sample.noise_dim / sample.m**2
 
 
 def nk_error_given_weight(m: int, noise_dim: int, weight_noise_sq: float) -> float:
