@@ -396,6 +396,21 @@ def test_every_registry_loads_without_torch_nor_scipy():
     assert {f"engine.phenomena.{p.name}.experiments" for p in phenomena()} <= loaded
 
 
+def test_import_engine_alone_is_light_and_its_names_load_on_first_use():
+    """``import engine`` loads no pandas (so ``python -m engine figure`` starts its drawing helper
+    before the heavy imports); its public names load when first used; an unknown one is an
+    AttributeError, as from any module."""
+    from module_probe import modules_after
+
+    loaded = modules_after("import engine")
+    assert "pandas" not in loaded and "engine.core.runner" not in loaded
+    used = modules_after("import engine\nassert callable(engine.run) and engine.ConfigError")
+    assert "engine.core.runner" in used
+    assert set(engine.__all__) <= set(dir(engine))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        engine.nope  # noqa: B018
+
+
 def test_the_device_list_is_offered_without_importing_torch():
     """The sidebar's device choice on a page that computes nothing: probed from files, the same as
     torch's own answer on this machine (torch is asked once it is loaded)."""
