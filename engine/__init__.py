@@ -34,37 +34,19 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time see __getattr__
     )
     from engine.core.validation import ConfigError
 
-_HOMES = {
-    "engine.core.experiment": (
-        "Claim",
-        "Cost",
-        "Experiment",
-        "RunContext",
-        "config_from_dict",
-        "config_to_dict",
-    ),
-    "engine.core.runner": (
-        "RunError",
-        "experiments",
-        "get_experiment",
-        "is_cached",
-        "load_cached",
-        "resolve_config",
-        "run",
-    ),
-    "engine.core.validation": ("ConfigError",),
-}
-_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+_HOMES = ("engine.core.experiment", "engine.core.runner", "engine.core.validation")  # where __all__ lives
 
 
 def __getattr__(name: str):
     if name == "EXPERIMENTS":  # every phenomenon's registry: loaded when asked for
         return __getattr__("experiments")()
-    if name not in _HOME_OF:
-        raise AttributeError(f"module 'engine' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOME_OF[name]), name)
-    globals()[name] = value  # the next access is a plain attribute
-    return value
+    if name in __all__:
+        for home in _HOMES:
+            module = importlib.import_module(home)
+            if hasattr(module, name):
+                globals()[name] = value = getattr(module, name)  # the next access is a plain attribute
+                return value
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
