@@ -369,12 +369,9 @@ def fit(
     guess = _single_view_guess(spec, bases, (w1, h1), (goal_w, goal_h))
     probe = guess or (0.5, 0.5)
     w2, h2 = sized(*probe)
-    if guess is not None and close(w2, h2, goal_w, goal_h):
-        if title is not None:
-            spec["title"] = title
-        return done()
     xs, ys = [(probe[0], w2), (1.0, w1)], [(probe[1], h2), (1.0, h1)]
-    for _ in range(4):  # secant steps; the size is affine in the factor once the plots dominate it
+    for _ in range(0 if guess is not None and close(w2, h2, goal_w, goal_h) else 4):
+        # secant steps; the size is affine in the factor once the plots dominate it
         fx, fy = _next_factor(xs, goal_w), _next_factor(ys, goal_h)
         if uniform:
             fx = fy = min(fx, fy)

@@ -200,7 +200,7 @@ def sized_spec(chart: Any, target: layout.Target) -> dict[str, Any]:
 
     The size factors that fitted a spec are kept in the cache folder (:mod:`.fit_hints`), so the
     same figure exported again (a report rebuilt, a talk redrawn) is confirmed with one layout
-    instead of fitted with five to seven."""
+    instead of fitted with two to five."""
     spec = _merge_config(_spec(chart), LAB_CONFIG)
     key = _digest(spec, target)
 

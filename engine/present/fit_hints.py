@@ -1,7 +1,7 @@
 """The size factors that fitted each figure, kept in the cache folder between processes.
 
 A file or slide figure is fitted by measuring Vega layouts (:func:`engine.present.figure_layout.fit`,
-0.15 s each, 5-7 of them). The factors found are remembered here under the digest of the spec and
+0.1-0.25 s each, 2-5 of them). The factors found are remembered here under the digest of the spec and
 its target, in ``<cache>/figure-fits.json``; the next export of the same figure tries them first
 and confirms them with one measurement. The file is a hint, never trusted: it is read as a regular
 file of at most 1 MiB, and each value must be a pair of finite factors in [0.05, 20] (what
