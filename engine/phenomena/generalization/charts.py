@@ -259,7 +259,9 @@ def nk_chart(frame: pd.DataFrame) -> alt.Chart:
     stats = _long(frame, "m", NK_QUANTITIES, floor=False)
     chart = _lines(stats, "m", "training-set size m", "0-1 error / bound", False, NK_QUANTITIES)
     chart = chart.properties(
-        title="One gradient step, noise block D ≫ m: two-sided UC is stuck at 1, "
+        # "D >> m" in words: the file renderer has no "≫" in the lab's font and sets the whole
+        # title line in a serif fallback
+        title="One gradient step, noise block D much larger than m: two-sided UC is stuck at 1, "
         "the derandomized bound falls",
         height=420,
     )
